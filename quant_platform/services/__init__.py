@@ -1,0 +1,5 @@
+"""Local, real PostgreSQL+TimescaleDB and Redis servers under the project data dir."""
+
+from quant_platform.services.local import LocalPostgres, LocalRedis, ServiceStatus, provision
+
+__all__ = ["LocalPostgres", "LocalRedis", "ServiceStatus", "provision"]

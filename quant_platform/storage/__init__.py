@@ -1,0 +1,1 @@
+"""Storage layer: TimescaleDB schema and writers, Redis layout and sinks."""
