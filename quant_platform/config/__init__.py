@@ -1,5 +1,5 @@
 """One source of truth for configuration: `Settings`, read from QP_* variables."""
 
-from quant_platform.config.settings import SettingsError, Settings, get_settings, load_settings
+from quant_platform.config.settings import Settings, SettingsError, get_settings, load_settings
 
 __all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]

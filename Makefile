@@ -1,0 +1,29 @@
+# The two README commands, plus the pieces they are made of.
+.PHONY: up test setup services-start services-stop status lint bench diagram
+
+up:            ## set up everything and run the platform (simulator feed offline)
+	bash scripts/up.sh
+
+test:          ## set up everything and run the whole test suite on real services
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+services-start:
+	.venv/bin/qp services start
+
+services-stop:
+	.venv/bin/qp services stop
+
+status:
+	.venv/bin/qp services status
+
+lint:
+	.venv/bin/ruff check .
+
+bench:
+	.venv/bin/python bench/run_all.py
+
+diagram:
+	.venv/bin/python scripts/architecture_diagram.py

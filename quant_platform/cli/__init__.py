@@ -1,0 +1,1 @@
+"""`qp`: the one command-line entry point, one module per command group."""

@@ -1,0 +1,55 @@
+"""`qp` entry point: each command group registers its own subparser."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Command modules, each exposing `register(subparsers)`; missing ones are skipped so
+# a partial checkout still runs what it has.
+COMMAND_MODULES = (
+    "quant_platform.cli.services_cmd",
+    "quant_platform.cli.db_cmd",
+    "quant_platform.cli.up_cmd",
+    "quant_platform.cli.ingest_cmd",
+    "quant_platform.cli.sim_cmd",
+    "quant_platform.cli.alerts_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qp", description="quant-platform: real-time stat-arb analytics for Binance USD-M"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from quant_platform.config import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as err:
+        print(err.message, file=sys.stderr)
+        return 2
+    level = logging.DEBUG if args.verbose else getattr(logging, settings.log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

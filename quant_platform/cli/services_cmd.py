@@ -1,0 +1,66 @@
+"""`qp services start|stop|status`: the local PostgreSQL+TimescaleDB and Redis."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from quant_platform.config import Settings
+from quant_platform.services.local import LocalPostgres, LocalRedis, ServiceError, provision
+
+
+def local_services(settings: Settings) -> tuple[LocalPostgres, LocalRedis]:
+    return (
+        LocalPostgres(settings.data_dir / "postgres", settings.pg_port, host=settings.bind_host),
+        LocalRedis(settings.data_dir / "redis", settings.redis_port, host=settings.bind_host),
+    )
+
+
+def start_services(settings: Settings) -> None:
+    """Install what is missing, then start both servers (seconds when already provisioned)."""
+    provision(settings.data_dir)
+    pg, rd = local_services(settings)
+    pg.start()
+    rd.start()
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        start_services(settings)
+    except ServiceError as exc:
+        print(f"services: {exc}", file=sys.stderr)
+        return 1
+    return _status(args, settings)
+
+
+def _stop(args: argparse.Namespace, settings: Settings) -> int:
+    pg, rd = local_services(settings)
+    pg.stop()
+    rd.stop()
+    print("stopped local PostgreSQL and Redis")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    """Report each part; non-zero exit names what is down.
+
+    Checks the configured URLs, so it also reports on an external database or Redis.
+    """
+    from quant_platform.services.health import check_all
+
+    results = check_all(settings)
+    for st in results:
+        print(f"{st.name:12s} {'up  ' if st.up else 'DOWN'} {st.detail}")
+    down = [s.name for s in results if not s.up]
+    if down:
+        print(f"down: {', '.join(down)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("services", help="local PostgreSQL+TimescaleDB and Redis")
+    ssub = p.add_subparsers(dest="action", required=True)
+    ssub.add_parser("start", help="install if needed and start").set_defaults(func=_start)
+    ssub.add_parser("stop", help="stop both servers").set_defaults(func=_stop)
+    ssub.add_parser("status", help="exit non-zero if any part is down").set_defaults(func=_status)

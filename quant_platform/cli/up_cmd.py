@@ -1,0 +1,102 @@
+"""`qp up`: services, migrations, then every platform process under one supervisor."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from quant_platform.config import Settings
+from quant_platform.config.settings import PROJECT_ROOT
+from quant_platform.services.supervisor import ProcessSpec, Supervisor
+
+log = logging.getLogger(__name__)
+DAGSTER_YAML = Path(__file__).resolve().parents[1] / "orchestration" / "dagster.yaml"
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """A project-local DAGSTER_HOME with the platform's instance config (SQLite by default)."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if DAGSTER_YAML.exists():
+        shutil.copyfile(DAGSTER_YAML, target)
+    elif not target.exists():
+        target.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def uses_local_services(settings: Settings) -> bool:
+    """True when the configured URLs point at the project's own local servers."""
+    db, rd = urlsplit(settings.database_url), urlsplit(settings.redis_url)
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    return (db.hostname in loopback and db.port == settings.pg_port) or (
+        rd.hostname in loopback and rd.port == settings.redis_port
+    )
+
+
+def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
+    bindir = Path(sys.executable).parent
+    qp = str(bindir / "qp")
+    home = prepare_dagster_home(settings)
+    common = {"DAGSTER_HOME": str(home), "QP_DATA_DIR": str(settings.data_dir)}
+    specs: list[ProcessSpec] = []
+    feed_env: dict[str, str] = {}
+    if feed == "simulator" and importlib.util.find_spec("quant_platform.cli.sim_cmd"):
+        host, port = settings.bind_host, settings.sim_port
+        specs.append(ProcessSpec("simulator", [qp, "sim", "--host", host, "--port", str(port)]))
+        feed_env = {"QP_FEED_URL": f"ws://{host}:{port}", "QP_REST_URL": f"http://{host}:{port}"}
+    if importlib.util.find_spec("quant_platform.cli.ingest_cmd"):
+        specs.append(ProcessSpec("ingest", [qp, "ingest"], env={**feed_env, "QP_FEED": feed}))
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    specs += [
+        ProcessSpec(
+            "dagster-webserver",
+            [str(bindir / "dagster-webserver"), "-w", workspace, "-h", settings.bind_host,
+             "-p", str(settings.dagster_port)],
+            cwd=PROJECT_ROOT,
+        ),  # fmt: skip
+        ProcessSpec("dagster-daemon", [str(bindir / "dagster-daemon"), "run", "-w", workspace],
+                    cwd=PROJECT_ROOT),  # fmt: skip
+        ProcessSpec(
+            "dashboard",
+            [str(bindir / "streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
+             "--server.address", settings.bind_host, "--server.port", str(settings.dashboard_port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=PROJECT_ROOT,
+        ),  # fmt: skip
+    ]
+    for spec in specs:
+        spec.env = {**common, **spec.env}
+    return specs
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from quant_platform.cli.services_cmd import start_services
+    from quant_platform.storage.migrate import migrate
+
+    if args.local_services and uses_local_services(settings):
+        start_services(settings)
+    migrate(settings.database_url)
+    feed = args.feed or settings.feed
+    specs = build_specs(settings, feed)
+    logs = settings.data_dir / "logs"
+    print(f"quant-platform up ({feed} feed). Ctrl-C stops everything.")
+    print(f"  Dagster UI  http://{settings.bind_host}:{settings.dagster_port}")
+    print(f"  dashboard   http://{settings.bind_host}:{settings.dashboard_port}")
+    print(f"  metrics     http://{settings.bind_host}:{settings.metrics_port}/metrics")
+    print(f"  logs        {logs}/")
+    return Supervisor(specs, logs).run()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="start services and the whole platform (Ctrl-C stops it)")
+    p.add_argument("--feed", choices=["simulator", "binance"], default=None,
+                   help="override QP_FEED for this run")  # fmt: skip
+    p.add_argument("--no-local-services", dest="local_services", action="store_false",
+                   help="use QP_DATABASE_URL/QP_REDIS_URL as they are; start no local servers")  # fmt: skip
+    p.set_defaults(func=_up)

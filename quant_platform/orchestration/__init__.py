@@ -1,0 +1,1 @@
+"""Dagster: assets per domain, resources, schedules, sensors, checks."""

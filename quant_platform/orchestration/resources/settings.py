@@ -1,0 +1,45 @@
+"""The platform settings that batch jobs need, as one Dagster resource."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+
+from quant_platform.config import Settings, load_settings
+
+
+class PlatformSettingsResource(ConfigurableResource):
+    """Symbols, pairs and thresholds; defaults come from QP_* so the UI shows what runs."""
+
+    symbols: list[str]
+    pairs: list[str] = []
+    retention_days: int = 7
+    ohlcv_retention_days: int = 365
+    alerts_retention_days: int = 90
+    cointegration_pvalue: float = 0.05
+    feed_max_age_s: float = 120.0
+    reports_dir: str = ".qp/reports"
+    stats_lookback_minutes: int = 24 * 60
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> PlatformSettingsResource:
+        return cls(
+            symbols=list(s.symbols),
+            pairs=[f"{a}/{b}" for a, b in s.pair_list],
+            retention_days=s.retention_days,
+            ohlcv_retention_days=s.ohlcv_retention_days,
+            alerts_retention_days=s.alerts_retention_days,
+            cointegration_pvalue=s.cointegration_pvalue,
+            feed_max_age_s=s.feed_max_age_s,
+            reports_dir=str(s.reports_dir),
+        )
+
+    def pair_list(self) -> list[tuple[str, str]]:
+        out = []
+        for p in self.pairs:
+            a, b = p.split("/")
+            out.append((a, b))
+        return out
+
+
+def default_settings() -> Settings:
+    return load_settings()
