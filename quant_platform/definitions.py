@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from quant_platform.config import get_settings
+from quant_platform.orchestration import (
+    alerting,
+    ohlcv,
+    pair_statistics,
+    quality,
+    reports,
+    retention,
+    trades,
+)
 from quant_platform.orchestration.resources import (
     PlatformSettingsResource,
     RedisResource,
@@ -21,6 +30,9 @@ def build_resources() -> dict[str, object]:
     }
 
 
+# In-process by default: every job here is one or two SQL-bound steps, and a
+# subprocess per step would cost more than the step on 2 cores.
 defs = Definitions.merge(
-    Definitions(resources=build_resources()),
+    Definitions(resources=build_resources(), executor=in_process_executor),
+    *(d.defs for d in (trades, ohlcv, pair_statistics, reports, retention, quality, alerting)),
 )

@@ -31,6 +31,7 @@ class PlatformSettingsResource(ConfigurableResource):
             cointegration_pvalue=s.cointegration_pvalue,
             feed_max_age_s=s.feed_max_age_s,
             reports_dir=str(s.reports_dir),
+            stats_lookback_minutes=s.stats_lookback_minutes,
         )
 
     def pair_list(self) -> list[tuple[str, str]]:

@@ -1,0 +1,121 @@
+"""The alert dispatch job: deliver one batch of stream events through the alert sinks.
+
+One run per batch (launched by `alert_dispatch_sensor` with run_key = the batch's
+last stream id) makes every delivery visible in the UI, and a re-executed run
+skips events already delivered, so nothing is sent twice.
+"""
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    Config,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    in_process_executor,
+    job,
+    op,
+)
+
+from quant_platform.orchestration.alerting.events import record_delivery
+from quant_platform.orchestration.resources import RedisResource, TimescaleResource
+
+DISPATCH_TAGS = {"qp/lane": "alerts", "dagster/priority": "5"}
+
+
+class DispatchConfig(Config):
+    """Inclusive range of alerts-stream ids to deliver."""
+
+    first_id: str
+    last_id: str
+
+
+def parse_entry(fields: dict[str, str]) -> dict[str, Any]:
+    """A stream entry as an event dict (metrics decoded; id as int when present)."""
+    event: dict[str, Any] = dict(fields)
+    if isinstance(event.get("metrics"), str):
+        try:
+            event["metrics"] = json.loads(event["metrics"])
+        except json.JSONDecodeError:
+            pass
+    raw_id = event.get("id") or event.get("event_id")
+    event["id"] = int(raw_id) if raw_id is not None and str(raw_id).isdigit() else None
+    return event
+
+
+def deliver(event: dict[str, Any], log: logging.Logger | Any) -> list[dict[str, Any]]:
+    """Send one event to every configured sink; returns one outcome per sink."""
+    now = datetime.now(UTC).isoformat()
+    text = (f"[{event.get('severity', '?')}] {event.get('rule_name', '?')} "
+            f"{event.get('target', '')}: {event.get('message', '')}")  # fmt: skip
+    log.info("ALERT %s", text)
+    return [{"sink": "log", "ok": True, "time": now, "via": "dagster"}]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """ISO-8601 or epoch milliseconds, as either writer puts it on the stream."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        if text.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(text) / 1000, UTC)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _already_delivered(conn: Any, event_id: int) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM alert_events, jsonb_array_elements(deliveries) d "
+        "WHERE id = %s AND d->>'via' = 'dagster' AND (d->>'ok')::boolean)",
+        (event_id,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@op(description="Read a range of the alerts stream and deliver each event through the sinks.")
+def dispatch_alerts(
+    context: OpExecutionContext,
+    config: DispatchConfig,
+    redis: RedisResource,
+    timescale: TimescaleResource,
+) -> Output[None]:
+    client = redis.client()
+    entries = client.xrange(redis.key_layout().alerts_stream, config.first_id, config.last_id)
+    delivered, skipped, failed = 0, 0, 0
+    with timescale.connect(autocommit=True) as conn:
+        for _stream_id, fields in entries:
+            event = parse_entry(fields)
+            if event["id"] is not None and _already_delivered(conn, event["id"]):
+                skipped += 1
+                continue
+            outcomes = deliver(event, context.log)
+            failed += sum(1 for o in outcomes if not o.get("ok"))
+            delivered += 1
+            if event["id"] is not None:
+                record_delivery(conn, event["id"], _parse_time(event.get("time")), outcomes)
+    return Output(
+        None,
+        metadata={
+            "first_id": config.first_id,
+            "last_id": config.last_id,
+            "events": len(entries),
+            "delivered": delivered,
+            "already_delivered": skipped,
+            "failed_deliveries": failed,
+            "stream": MetadataValue.text(redis.key_layout().alerts_stream),
+        },
+    )
+
+
+@job(
+    executor_def=in_process_executor,
+    tags=DISPATCH_TAGS,
+    description="Deliver a batch of alert events (daemon and Dagster) through the alert sinks.",
+)
+def alert_dispatch_job() -> None:
+    dispatch_alerts()

@@ -1,0 +1,258 @@
+"""Sensors that fire the batch-tier alerts and dispatch every alert as a visible run.
+
+* `cointegration_break_sensor`: a pair's batch Engle-Granger p-value crosses
+  QP_COINTEGRATION_PVALUE (cursor: the last pair_statistics time seen).
+* `feed_freshness_sensor`: a symbol's newest trade is older than QP_FEED_MAX_AGE_S
+  (cursor: the set of symbols already reported stale, so one alert per episode).
+* `run_failure_alert_sensor`: any failed run of this code location.
+* `alert_dispatch_sensor`: new entries on the alerts stream (daemon and Dagster
+  alike) → one dispatch run per batch, run_key = the batch's last stream id.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import redis as redis_lib
+from dagster import (
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    run_failure_sensor,
+    sensor,
+)
+
+from quant_platform.orchestration.alerting.events import FiredAlert, record_alerts
+from quant_platform.orchestration.alerting.jobs import DISPATCH_TAGS, alert_dispatch_job
+from quant_platform.orchestration.quality.checks import newest_trades
+from quant_platform.orchestration.resources import (
+    PlatformSettingsResource,
+    RedisResource,
+    TimescaleResource,
+)
+
+# ---------------------------------------------------------------- cointegration break
+
+# New batch rows after the cursor, each with the pair's previous batch p-value
+# (which may predate the cursor) so a crossing at the first new row is seen too.
+_CROSSING_SQL = """
+WITH new AS (
+    SELECT time, symbol_y, symbol_x, eg_pvalue FROM pair_statistics
+    WHERE source = 'batch' AND time > %(after)s AND eg_pvalue IS NOT NULL
+),
+prev AS (
+    SELECT DISTINCT ON (symbol_y, symbol_x) time, symbol_y, symbol_x, eg_pvalue
+    FROM pair_statistics
+    WHERE source = 'batch' AND time <= %(after)s AND eg_pvalue IS NOT NULL
+      AND (symbol_y, symbol_x) IN (SELECT symbol_y, symbol_x FROM new)
+    ORDER BY symbol_y, symbol_x, time DESC
+)
+SELECT time, symbol_y, symbol_x, eg_pvalue,
+       lag(eg_pvalue) OVER (PARTITION BY symbol_y, symbol_x ORDER BY time) AS prev_pvalue
+FROM (SELECT * FROM prev UNION ALL SELECT * FROM new) u
+ORDER BY time
+"""
+FIRST_LOOKBACK = timedelta(hours=1)
+
+
+def cointegration_crossings(
+    conn: psycopg.Connection, after: datetime, level: float
+) -> tuple[list[FiredAlert], datetime | None]:
+    """Alerts for p-value crossings after `after`, and the newest row time seen (or None)."""
+    alerts: list[FiredAlert] = []
+    newest: datetime | None = None
+    for t, y, x, p, prev in conn.execute(_CROSSING_SQL, {"after": after}).fetchall():
+        if t <= after:
+            continue
+        newest = t
+        if prev is None:
+            continue
+        metrics = {"eg_pvalue": p, "previous_pvalue": prev, "level": level, "stats_time": t}
+        if prev < level <= p:
+            alerts.append(FiredAlert(
+                "cointegration_break", f"{y}/{x}", "warning",
+                f"{y}/{x} no longer cointegrated: Engle-Granger p {prev:.4f} -> {p:.4f} "
+                f"(level {level})", metrics,
+            ))  # fmt: skip
+        elif p < level <= prev:
+            alerts.append(FiredAlert(
+                "cointegration_break", f"{y}/{x}", "info",
+                f"{y}/{x} cointegrated again: Engle-Granger p {prev:.4f} -> {p:.4f} "
+                f"(level {level})", metrics,
+            ))  # fmt: skip
+    return alerts, newest
+
+
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fires an alert when a pair's batch Engle-Granger p-value crosses the level.",
+)
+def cointegration_break_sensor(
+    context: SensorEvaluationContext,
+    timescale: TimescaleResource,
+    redis: RedisResource,
+    platform: PlatformSettingsResource,
+) -> SensorResult:
+    after = (
+        datetime.fromisoformat(context.cursor)
+        if context.cursor
+        else datetime.now(UTC) - FIRST_LOOKBACK
+    )
+    with timescale.connect() as conn:
+        alerts, newest = cointegration_crossings(conn, after, platform.cointegration_pvalue)
+    ids = record_alerts(timescale, redis, alerts)
+    cursor = (newest or after).isoformat()
+    reason = None if ids else "no p-value crossed the level"
+    return SensorResult(run_requests=[], cursor=cursor, skip_reason=reason)
+
+
+# ---------------------------------------------------------------- feed freshness
+
+
+def freshness_transitions(
+    newest: dict[str, datetime | None], now: datetime, max_age_s: float, stale_before: set[str]
+) -> tuple[list[FiredAlert], set[str]]:
+    """Alerts for symbols turning stale (critical) or recovering (info); the new stale set."""
+    alerts: list[FiredAlert] = []
+    stale: set[str] = set()
+    for symbol, t in sorted(newest.items()):
+        age = (now - t).total_seconds() if t is not None else None
+        if age is None or age > max_age_s:
+            stale.add(symbol)
+            if symbol not in stale_before:
+                seen = f"last trade {age:.0f} s ago" if age is not None else "no recent trades"
+                alerts.append(FiredAlert(
+                    "stale_feed", symbol, "critical",
+                    f"{symbol} feed stale: {seen} (limit {max_age_s:.0f} s)",
+                    {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
+                ))  # fmt: skip
+        elif symbol in stale_before:
+            alerts.append(FiredAlert(
+                "stale_feed", symbol, "info", f"{symbol} feed recovered: last trade {age:.0f} s ago",
+                {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
+            ))  # fmt: skip
+    return alerts, stale
+
+
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fires once per episode when a symbol has had no trade for QP_FEED_MAX_AGE_S.",
+)
+def feed_freshness_sensor(
+    context: SensorEvaluationContext,
+    timescale: TimescaleResource,
+    redis: RedisResource,
+    platform: PlatformSettingsResource,
+) -> SensorResult:
+    before = set(json.loads(context.cursor)["stale"]) if context.cursor else set()
+    try:
+        newest = newest_trades(timescale, list(platform.symbols))
+    except psycopg.Error as exc:
+        return SensorResult(run_requests=[], cursor=context.cursor,
+                            skip_reason=f"database unavailable: {exc}")  # fmt: skip
+    alerts, stale = freshness_transitions(
+        newest, datetime.now(UTC), platform.feed_max_age_s, before
+    )
+    record_alerts(timescale, redis, alerts)
+    reason = None if alerts else f"no change ({len(stale)} stale)"
+    return SensorResult(
+        run_requests=[], cursor=json.dumps({"stale": sorted(stale)}), skip_reason=reason
+    )
+
+
+# ---------------------------------------------------------------- run failure
+
+
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Records every failed run as a critical alert (source='dagster').",
+)
+def run_failure_alert_sensor(
+    context: RunFailureSensorContext, timescale: TimescaleResource, redis: RedisResource
+) -> None:
+    run = context.dagster_run
+    if run.job_name == alert_dispatch_job.name:
+        # An alert about a failed alert delivery would be dispatched by the same
+        # failing path again; the failed run itself is the visible record.
+        context.log.warning("alert dispatch run %s failed; not re-alerting", run.run_id)
+        return
+    error = context.failure_event.message or "run failed"
+    partition = run.tags.get("dagster/partition")
+    target = run.job_name + (f"[{partition}]" if partition else "")
+    record_alerts(timescale, redis, [FiredAlert(
+        "run_failure", target, "critical", f"Dagster run of {target} failed: {error}"[:2000],
+        {"run_id": run.run_id, "job": run.job_name, "partition": partition},
+    )])  # fmt: skip
+
+
+# ---------------------------------------------------------------- dispatch
+
+DISPATCH_BATCH = 200
+MAX_BATCHES_PER_TICK = 10
+
+
+def dispatch_requests(
+    client: redis_lib.Redis, stream: str, cursor: str | None
+) -> tuple[list[RunRequest], str | None]:
+    """One run request per batch of new stream entries after `cursor` (a stream id).
+
+    run_key is the batch's last id: a re-evaluation with a stale cursor requests
+    the same keys, which Dagster drops, so no event is dispatched twice.
+    """
+    requests: list[RunRequest] = []
+    start = f"({cursor}" if cursor else "-"
+    for _ in range(MAX_BATCHES_PER_TICK):
+        entries = client.xrange(stream, min=start, max="+", count=DISPATCH_BATCH)
+        if not entries:
+            break
+        first, last = entries[0][0], entries[-1][0]
+        requests.append(
+            RunRequest(
+                run_key=f"alerts:{last}",
+                run_config={
+                    "ops": {"dispatch_alerts": {"config": {"first_id": first, "last_id": last}}}
+                },  # fmt: skip
+                tags={
+                    **DISPATCH_TAGS,
+                    "qp/alerts": str(len(entries)),
+                    "qp/stream_range": f"{first}..{last}",
+                },  # fmt: skip
+            )
+        )
+        cursor, start = last, f"({last}"
+        if len(entries) < DISPATCH_BATCH:
+            break
+    return requests, cursor
+
+
+@sensor(
+    job=alert_dispatch_job,
+    minimum_interval_seconds=5,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches a dispatch run for each batch of new alert events on the Redis stream.",
+)
+def alert_dispatch_sensor(context: SensorEvaluationContext, redis: RedisResource) -> SensorResult:
+    try:
+        requests, cursor = dispatch_requests(
+            redis.client(), redis.key_layout().alerts_stream, context.cursor
+        )
+    except redis_lib.RedisError as exc:
+        return SensorResult(run_requests=[], cursor=context.cursor,
+                            skip_reason=f"redis unavailable: {exc}")  # fmt: skip
+    return SensorResult(
+        run_requests=requests,
+        cursor=cursor,
+        skip_reason=None if requests else "no new alert events",
+    )
+
+
+alerting_sensors = [
+    cointegration_break_sensor,
+    feed_freshness_sensor,
+    run_failure_alert_sensor,
+    alert_dispatch_sensor,
+]

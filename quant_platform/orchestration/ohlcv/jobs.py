@@ -1,0 +1,16 @@
+"""The resampling job and the run tags that keep it ahead of backfills in the run queue."""
+
+from dagster import AssetSelection, define_asset_job, in_process_executor
+
+from quant_platform.orchestration.ohlcv.assets import ohlcv
+
+# dagster.yaml limits `qp/lane=resample` to one run at a time and caps backfill runs,
+# so the open-partition refresh always has a slot; priority puts it first in the queue.
+RESAMPLE_LANE_TAGS: dict[str, str] = {"qp/lane": "resample", "dagster/priority": "10"}
+
+ohlcv_resample_job = define_asset_job(
+    name="ohlcv_resample_job",
+    selection=AssetSelection.assets(ohlcv).without_checks(),
+    executor_def=in_process_executor,
+    description="Resample one hourly partition of trades into 1m/5m/1h bars (the sensor's target).",
+)

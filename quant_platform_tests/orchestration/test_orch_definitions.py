@@ -1,0 +1,60 @@
+"""The code location loads, and every job, schedule and sensor resolves."""
+
+from pathlib import Path
+
+import yaml
+from dagster import AssetKey, Definitions
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config_schema
+
+from quant_platform.definitions import defs
+
+ORCH = Path(__file__).resolve().parents[2] / "quant_platform" / "orchestration"
+
+JOBS = {"ohlcv_resample_job", "pair_statistics_job", "daily_report_job", "retention_job",
+        "quality_checks_job", "alert_dispatch_job"}  # fmt: skip
+SCHEDULES = {"pair_statistics_every_5_min", "daily_report_after_midnight", "retention_daily",
+             "quality_checks_every_15_min"}  # fmt: skip
+SENSORS = {"ohlcv_open_partition_sensor", "pair_statistics_on_closed_bars_sensor",
+           "trades_observation_sensor", "cointegration_break_sensor", "feed_freshness_sensor",
+           "run_failure_alert_sensor", "alert_dispatch_sensor"}  # fmt: skip
+
+
+def test_definitions_load_and_everything_resolves() -> None:
+    Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert JOBS <= {j.name for j in repo.get_all_jobs()}
+    assert {s.name for s in repo.schedule_defs} == SCHEDULES
+    assert {s.name for s in repo.sensor_defs} == SENSORS
+    for name in JOBS:
+        assert defs.resolve_job_def(name).name == name
+    for name in SCHEDULES:
+        schedule = defs.resolve_schedule_def(name)
+        assert schedule.job_name in JOBS
+        assert schedule.execution_timezone == "UTC"
+    for name in SENSORS:
+        assert defs.resolve_sensor_def(name).name == name
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert keys == {"trades", "ohlcv", "pair_statistics", "daily_report"}
+    checks = {k.name for k in repo.asset_graph.asset_check_keys}
+    assert checks == {"ohlcv_consistency", "ohlcv_matches_trades", "trades_no_duplicates",
+                      "trades_minutes_without_trades", "trades_feed_freshness"}  # fmt: skip
+
+
+def test_ohlcv_is_hourly_single_run_backfill_and_trades_is_external() -> None:
+    graph = defs.get_repository_def().asset_graph
+    ohlcv = graph.get(defs.resolve_assets_def("ohlcv").key)
+    assert ohlcv.partitions_def.get_partition_keys()[0] == "2026-01-01-00:00"
+    assert ohlcv.backfill_policy.max_partitions_per_run is None  # single run
+    assert not graph.get(AssetKey("trades")).is_materializable
+
+
+def test_instance_yaml_templates_validate() -> None:
+    schema = dagster_instance_config_schema()
+    for name in ("dagster.yaml", "dagster_postgres.yaml"):
+        config = yaml.safe_load((ORCH / name).read_text())
+        result = validate_config(schema, config)
+        assert result.success, (name, result.errors)
+        limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+        assert {"key": "qp/lane", "value": "resample", "limit": 1} in limits
+        assert {"key": "dagster/backfill", "limit": 1} in limits

@@ -1,0 +1,135 @@
+"""OHLCV resampling in the database equals an independent pandas resample of the same trades."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from dagster import DagsterInstance, build_sensor_context, materialize
+from orch_seed import seed_frame, synthetic_trades
+from psycopg import sql
+
+from quant_platform.orchestration.ohlcv import ohlcv
+from quant_platform.orchestration.ohlcv.sensors import (
+    ohlcv_open_partition_sensor,
+    partition_key_for,
+    resample_requests,
+)
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+H10 = datetime(2026, 1, 5, 10, tzinfo=UTC)
+FIELDS = ["open", "high", "low", "close", "volume", "quote_volume", "vwap", "trade_count",
+          "buy_volume"]  # fmt: skip
+RANGE_TAGS = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def pandas_bars(trades: pd.DataFrame, freq: str, label: str) -> pd.DataFrame:
+    """Reference bars: pandas resample of trades ordered by (time, trade_id)."""
+    t = trades.sort_values(["symbol", "time", "trade_id"]).copy()
+    t["notional"] = t["price"] * t["qty"]
+    t["buy_qty"] = np.where(t["is_buyer_maker"], 0.0, t["qty"])
+    out = []
+    for sym, g in t.groupby("symbol"):
+        r = g.set_index("time").resample(freq)
+        bars = pd.DataFrame({
+            "open": r["price"].first(), "high": r["price"].max(), "low": r["price"].min(),
+            "close": r["price"].last(), "volume": r["qty"].sum(), "quote_volume": r["notional"].sum(),
+            "trade_count": r["price"].count(), "buy_volume": r["buy_qty"].sum(),
+        })  # fmt: skip
+        bars = bars[bars["trade_count"] > 0]
+        bars["vwap"] = bars["quote_volume"] / bars["volume"]
+        bars["symbol"], bars["interval"] = sym, label
+        out.append(bars)
+    df = pd.concat(out).rename_axis("bucket").reset_index()
+    return df.set_index(["symbol", "interval", "bucket"]).sort_index()[FIELDS]
+
+
+def db_bars(conn: psycopg.Connection, start: datetime, end: datetime) -> pd.DataFrame:
+    query = sql.SQL(
+        "SELECT symbol, interval, bucket, {} FROM ohlcv "
+        "WHERE bucket >= %s AND bucket < %s ORDER BY 1, 2, 3"
+    ).format(sql.SQL(", ").join(map(sql.Identifier, FIELDS)))
+    cur = conn.execute(query, (start, end))
+    df = pd.DataFrame(cur.fetchall(), columns=["symbol", "interval", "bucket", *FIELDS])
+    df["bucket"] = pd.to_datetime(df["bucket"], utc=True)
+    return df.set_index(["symbol", "interval", "bucket"]).sort_index().astype(float)
+
+
+def assert_bars_equal(got: pd.DataFrame, trades: pd.DataFrame) -> None:
+    for freq, label in (("1min", "1m"), ("5min", "5m"), ("1h", "1h")):
+        want = pandas_bars(trades, freq, label).astype(float)
+        have = got.xs(label, level="interval", drop_level=False)
+        assert list(have.index) == list(want.index), label
+        np.testing.assert_allclose(have.to_numpy(), want.to_numpy(), rtol=1e-9, err_msg=label)
+
+
+def test_partition_equals_pandas_resample_and_rerun_replaces(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    trades = synthetic_trades(SYMBOLS, H10, H10 + timedelta(hours=1), 3000, tie_every=7)
+    # trades just outside the partition must not leak into its bars
+    outside = synthetic_trades(SYMBOLS, H10 + timedelta(hours=1), H10 + timedelta(hours=2), 50, 3)
+    outside["trade_id"] += 500_000
+    seed_frame(db, pd.concat([trades, outside]))
+    result = materialize([ohlcv], partition_key="2026-01-05-10:00", resources=resources,
+                         instance=instance)  # fmt: skip
+    assert result.success
+    got = db_bars(db, H10, H10 + timedelta(hours=1))
+    assert_bars_equal(got, trades)
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["bars_1m"].value == 120 and meta["bars_1h"].value == 2
+
+    # a late trade arrives; re-running the partition replaces its bars, no duplicates
+    late = synthetic_trades(["BTCUSDT"], H10 + timedelta(minutes=59), H10 + timedelta(hours=1),
+                            5, seed=11)  # fmt: skip
+    late["trade_id"] += 900_000
+    seed_frame(db, late)
+    assert materialize([ohlcv], partition_key="2026-01-05-10:00", resources=resources,
+                       instance=instance).success  # fmt: skip
+    again = db_bars(db, H10, H10 + timedelta(hours=1))
+    assert len(again) == len(got) and again.index.is_unique
+    assert_bars_equal(again, pd.concat([trades, late]))
+    assert db.execute("SELECT count(*) FROM ohlcv WHERE bucket >= %s", (H10 + timedelta(hours=1),)
+                      ).fetchone()[0] == 0  # fmt: skip
+
+
+def test_three_partition_backfill_is_one_run(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    trades = synthetic_trades(SYMBOLS, H10, H10 + timedelta(hours=3), 1500, seed=3)
+    seed_frame(db, trades)
+    result = materialize(
+        [ohlcv], resources=resources, instance=instance,
+        tags={RANGE_TAGS[0]: "2026-01-05-10:00", RANGE_TAGS[1]: "2026-01-05-12:00"},
+    )  # fmt: skip
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    events = result.get_asset_materialization_events()
+    assert sorted(e.partition for e in events) == [
+        "2026-01-05-10:00", "2026-01-05-11:00", "2026-01-05-12:00"]  # fmt: skip
+    assert events[0].materialization.metadata["partitions"].value == 3
+    assert_bars_equal(db_bars(db, H10, H10 + timedelta(hours=3)), trades)
+
+
+def test_resample_requests_keep_open_hour_fresh_and_close_previous_once() -> None:
+    t = datetime(2026, 3, 2, 14, 0, 20, tzinfo=UTC)
+    (only,) = resample_requests(t, open_run_active=False)
+    assert only.partition_key == "2026-03-02-14:00" and only.tags["qp/resample"] == "open"
+    assert only.tags["qp/lane"] == "resample"
+    same_slot = resample_requests(t + timedelta(seconds=1), open_run_active=False)
+    assert same_slot[0].run_key == only.run_key  # dedup within a slot
+    later = resample_requests(t + timedelta(seconds=30), open_run_active=False)
+    assert later[0].run_key != only.run_key
+    final, refresh = resample_requests(t + timedelta(minutes=2), open_run_active=False)
+    assert final.partition_key == "2026-03-02-13:00" and final.run_key == "2026-03-02-13:00:final"
+    assert refresh.partition_key == "2026-03-02-14:00"
+    busy = resample_requests(t + timedelta(minutes=2), open_run_active=True)
+    assert [r.run_key for r in busy] == ["2026-03-02-13:00:final"]
+
+
+def test_open_partition_sensor_requests_current_hour(instance: DagsterInstance) -> None:
+    result = ohlcv_open_partition_sensor(build_sensor_context(instance=instance))
+    now = datetime.now(UTC)
+    keys = [r.partition_key for r in result.run_requests]
+    assert partition_key_for(now) in keys or partition_key_for(now - timedelta(seconds=5)) in keys
+    assert result.cursor == result.run_requests[-1].run_key
