@@ -1,0 +1,31 @@
+"""`qp ingest`: run the ingestion daemon against QP_FEED_URL / QP_REST_URL."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from quant_platform.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from quant_platform.ingestion.daemon import IngestionDaemon
+    from quant_platform.ingestion.wiring import attach_alerts
+
+    async def main() -> int:
+        daemon = IngestionDaemon(settings)
+        await attach_alerts(daemon, settings)
+        return await daemon.run()
+
+    code = asyncio.run(main())
+    if code != 0:
+        log.critical("ingestion daemon exited with %d", code)
+    return code
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="run the ingestion daemon (feed → buffer, Redis, DB)")
+    p.set_defaults(func=_ingest)

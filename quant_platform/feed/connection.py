@@ -1,0 +1,159 @@
+"""One combined-stream WebSocket: connect, read, watch every stream, reconnect.
+
+websockets answers the venue's pings itself and sends its own keepalive, so
+this module only decides *when* a connection is failed: it closed, it has been
+silent too long, one of its streams never delivered, or it is close to the
+venue's 24 h cut (proactive reconnect, not counted as a failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import websockets
+from websockets.asyncio.client import connect
+
+from quant_platform.feed.backoff import Backoff
+from quant_platform.feed.liveness import StreamLiveness
+
+log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 1 << 20
+
+
+@dataclass
+class ConnectionEvents:
+    """Callbacks the daemon provides; all are called on the event loop, never block."""
+
+    on_frame: Callable[[str | bytes, int], str | None]  # returns the stream that fed, if any
+    on_connected: Callable[[str, bool], None]  # (url, is_reconnect)
+    on_silent: Callable[[str, list[str]], None]  # (route, never-fed streams)
+    on_failure: Callable[[str], None]  # reason
+
+
+class FeedConnection:
+    """Holds one connection for a fixed list of streams; `url_for()` gives the current URL.
+
+    `url_for` is re-evaluated on every connect, so a kind fallback (@trade → @aggTrade)
+    changes route and streams on the next attempt.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url_for: Callable[[], tuple[str, str, list[str]]],
+        events: ConnectionEvents,
+        backoff: Backoff,
+        silence_s: float,
+        quiet_silence_s: float,
+        quiet_streams: frozenset[str],
+        max_age_s: float,
+        check_every_s: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.url_for = url_for
+        self.events = events
+        self.backoff = backoff
+        self.silence_s = silence_s
+        self.quiet_silence_s = quiet_silence_s
+        self.quiet_streams = quiet_streams
+        self.max_age_s = max_age_s
+        self.check_every_s = check_every_s
+        self.connects = 0
+        self.connected = False
+        self.route = ""
+        self._resubscribed: set[str] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`; raises TooManyFailures (from Backoff) when the limit is reached."""
+        while not stop.is_set():
+            route, url, streams = self.url_for()
+            self.route = route
+            healthy = False
+            reason = "closed"
+            try:
+                async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10,
+                                   ping_interval=20, ping_timeout=20, close_timeout=2) as ws:  # fmt: skip
+                    self.connected = True
+                    self.events.on_connected(url, self.connects > 0)
+                    self.connects += 1
+                    healthy, reason = await self._read(ws, route, streams, stop)
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self.connected = False
+            if stop.is_set():
+                return
+            if reason == "max-age":
+                log.info("%s: proactive reconnect before the venue's 24 h cut", self.name)
+                continue
+            if healthy:
+                self.backoff.succeeded()
+            self.events.on_failure(reason)
+            delay = self.backoff.failed(reason)  # raises TooManyFailures at the limit
+            log.warning("%s: connection lost (%s); reconnect %d in %.2f s", self.name, reason,
+                        self.backoff.failures, delay)  # fmt: skip
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _read(self, ws, route: str, streams: list[str],  # type: ignore[no-untyped-def]
+                    stop: asyncio.Event) -> tuple[bool, str]:  # fmt: skip
+        live = StreamLiveness(streams, self.silence_s, self.quiet_silence_s, self.quiet_streams)
+        opened = time.monotonic()
+        live.reset(opened)
+        self._resubscribed.clear()
+        healthy = False
+        reader = asyncio.ensure_future(ws.recv())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({reader, stopper}, timeout=self.check_every_s,
+                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                now = time.monotonic()
+                if stopper in done:
+                    return healthy, "stopping"
+                if reader in done:
+                    try:
+                        raw = reader.result()
+                    except websockets.ConnectionClosed as exc:
+                        return healthy, f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+                    stream = self.events.on_frame(raw, time.time_ns())
+                    if stream is not None:
+                        live.seen(stream, now)
+                        if not healthy:
+                            healthy = True
+                            self.backoff.succeeded()
+                    reader = asyncio.ensure_future(ws.recv())
+                if now - opened > self.max_age_s:
+                    await ws.close(1000, "proactive reconnect")
+                    return healthy, "max-age"
+                if live.connection_silent(now):
+                    await ws.close(1000, "silent")
+                    return healthy, f"no data for {self.silence_s:.0f} s on {route}"
+                never = live.never_fed(now)
+                fresh = [s for s in never if s not in self._resubscribed]
+                if fresh:
+                    self.events.on_silent(route, fresh)
+                    await self._resubscribe(ws, fresh)
+                    self._resubscribed.update(fresh)
+                    for s in fresh:  # give the resubscription a full period
+                        live.last_seen.pop(s, None)
+                    live.started_at = now
+                elif never and len(never) == len(streams):
+                    await ws.close(1000, "streams silent")
+                    return healthy, f"every stream silent on {route} after resubscribing"
+        finally:
+            for task in (reader, stopper):
+                task.cancel()
+
+    async def _resubscribe(self, ws, streams: list[str]) -> None:  # type: ignore[no-untyped-def]
+        """UNSUBSCRIBE then SUBSCRIBE the silent streams (2 messages: within 10 msg/s)."""
+        for i, method in enumerate(("UNSUBSCRIBE", "SUBSCRIBE")):
+            await ws.send(json.dumps({"method": method, "params": streams, "id": 9000 + i}))
+            await asyncio.sleep(0.2)

@@ -1,0 +1,1 @@
+"""The ingestion daemon: feed → tick buffer, Redis, TimescaleDB; live analytics; fast alerts."""

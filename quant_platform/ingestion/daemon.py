@@ -1,0 +1,271 @@
+"""The ingestion daemon: feed → decoder → continuity → three sinks; analytics; alerts.
+
+The per-message path (`on_frame`) is synchronous and allocation-light: decode,
+validate, classify the id, then O(1) hand-offs to the tick buffer, the Redis
+sink and the batch flusher. Everything slow (network writes, COPY, REST
+backfills, analytics) runs in its own task so a stalled store never stalls the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from quant_platform.config import Settings
+from quant_platform.feed.backfill import RestBackfiller
+from quant_platform.feed.backoff import Backoff, TooManyFailures
+from quant_platform.feed.connection import ConnectionEvents, FeedConnection
+from quant_platform.feed.continuity import TradeIdTracker
+from quant_platform.feed.decoder import TradeDecoder
+from quant_platform.feed.routes import plan_connections
+from quant_platform.ingestion.health_server import HealthServer
+from quant_platform.ingestion.live_analytics import LiveAnalytics
+from quant_platform.ingestion.metrics import FeedMetrics
+from quant_platform.storage.batch_flusher import BatchFlusher
+from quant_platform.storage.metrics import StorageMetrics
+from quant_platform.storage.redis_keys import RedisKeys
+from quant_platform.storage.redis_sink import RedisAnalyticsCache, RedisTickSink
+from quant_platform.storage.tick_buffer import TickBuffer
+
+log = logging.getLogger(__name__)
+
+
+class IngestionDaemon:
+    def __init__(self, settings: Settings, feed_name: str | None = None,
+                 registry: CollectorRegistry | None = None, metrics_port: int | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.feed_name = feed_name or settings.feed
+        self.registry = registry or CollectorRegistry()
+        self.metrics = FeedMetrics(self.registry)
+        self.metrics_port = settings.metrics_port if metrics_port is None else metrics_port
+        self.kind = settings.stream
+        self.decoder = TradeDecoder(symbols=frozenset(settings.symbols))
+        self.tracker = TradeIdTracker()
+        self.buffer = TickBuffer(settings.tick_buffer_size)
+        self.keys = RedisKeys(settings.redis_prefix)
+        self.storage_metrics = StorageMetrics(self.registry)
+        self.redis_sink = RedisTickSink(settings, self.storage_metrics)
+        self.cache = RedisAnalyticsCache(settings)
+        self.flusher = BatchFlusher(settings, self.storage_metrics)
+        self.backfiller = RestBackfiller(settings.rest_url)
+        self.live = LiveAnalytics(settings, cache=self.cache)
+        self.alert_loop: Any = None
+        self.stop = asyncio.Event()
+        self.exit_code = 0
+        self.started = time.time()
+        self.counts = {"received": 0, "accepted": 0, "rejected": 0, "duplicates": 0,
+                       "gap_trades": 0, "backfilled": 0, "unrecovered": 0, "reconnects": 0}  # fmt: skip
+        self._gaps: asyncio.Queue[tuple[str, str, int, int | None]] = asyncio.Queue()
+        self._last_trade_ns = 0
+        self.connections: list[FeedConnection] = []
+        self.silent_streams: dict[str, str] = {}
+
+    # --- the hot path ---------------------------------------------------------------
+    def on_frame(self, raw: str | bytes, receive_ns: int) -> str | None:
+        """Decode one frame and hand every new trade to the sinks; returns its stream name."""
+        self.counts["received"] += 1
+        self.metrics.received.inc()
+        result = self.decoder.decode(raw, receive_ns)
+        trade = result.trade
+        if trade is None:
+            if result.reject_reason is not None:
+                self.counts["rejected"] += 1
+                self.metrics.rejected.labels(result.reject_reason).inc()
+            return None
+        stream = f"{trade.symbol.lower()}@{trade.kind}"
+        status = self.tracker.observe(trade)
+        if status.duplicate:
+            self.counts["duplicates"] += 1
+            self.metrics.duplicates.inc()
+            return stream
+        if status.gap is not None:
+            missing = status.gap[1] - status.gap[0] + 1
+            self.counts["gap_trades"] += missing
+            self.metrics.gaps.inc(missing)
+            self._gaps.put_nowait((trade.symbol, trade.kind, status.gap[0], status.gap[1]))
+        self._accept(trade)
+        return stream
+
+    def _accept(self, trade: Any) -> None:
+        self.buffer.append(trade)
+        self.redis_sink.add(trade)
+        self.flusher.add(trade)
+        self.live.on_trade(trade.symbol, trade.trade_time_ms, trade.price, trade.qty,
+                           trade.buyer_is_maker)  # fmt: skip
+        self.counts["accepted"] += 1
+        self._last_trade_ns = trade.receive_time_ns
+
+    # --- feed events --------------------------------------------------------------------
+    def _on_connected(self, url: str, reconnect: bool) -> None:
+        self.metrics.connected.inc()
+        if reconnect:
+            self.counts["reconnects"] += 1
+            self.metrics.reconnects.inc()
+            # Trades that happened while we were away may never be followed by another
+            # trade on a quiet symbol: ask REST for everything after the last id we hold.
+            for (symbol, kind), last in self.tracker.last_ids().items():
+                self._gaps.put_nowait((symbol, kind, last + 1, None))
+        log.info("connected to %s (%s feed%s)", url, self.feed_name, ", reconnect" if reconnect else "")
+
+    def _on_failure(self, reason: str) -> None:
+        self.metrics.connected.dec()
+
+    def _on_silent(self, route: str, streams: list[str]) -> None:
+        for s in streams:
+            self.silent_streams[s] = route
+            self.metrics.silent.labels(s).inc()
+        log.error("subscription acknowledged but silent for %.0f s on route %s: %s",
+                  self.settings.stream_silence_s, route, ", ".join(streams))  # fmt: skip
+        every = all(s.endswith("@trade") for s in streams) and len(streams) == len(
+            self.settings.symbols
+        )
+        if every and self.kind == "trade" and self.settings.stream_fallback:
+            log.error("@trade is silent for every symbol on %s; falling back to @aggTrade on its "
+                      "route (QP_STREAM_FALLBACK=true)", route)  # fmt: skip
+            self.kind = "aggTrade"
+
+    # --- background tasks --------------------------------------------------------------
+    async def _backfill_worker(self) -> None:
+        while True:
+            symbol, kind, from_id, to_id = await self._gaps.get()
+            try:
+                trades, unrecovered = await self.backfiller.fetch(symbol, kind, from_id, to_id)
+            except Exception as exc:  # REST down or refused: counted, the daemon goes on
+                log.warning("backfill %s %s from %d failed: %s", symbol, kind, from_id, exc)
+                continue
+            got = 0
+            for t in trades:
+                if self.tracker.fill(t):
+                    self._accept(t)
+                    got += 1
+            self.counts["backfilled"] += got
+            self.metrics.backfilled.inc(got)
+            if unrecovered:
+                self.counts["unrecovered"] += unrecovered
+                self.metrics.unrecovered.inc(unrecovered)
+                log.warning("%s: %d trades in the gap could not be recovered over REST",
+                            symbol, unrecovered)  # fmt: skip
+            elif got:
+                log.info("backfilled %d %s trades of %s over REST", got, kind, symbol)
+
+    async def _summary(self, every_s: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            c = self.counts
+            log.info(
+                "feed=%s kind=%s received=%d accepted=%d rejected=%d dup=%d gaps=%d backfilled=%d "
+                "reconnects=%d flushed=%d spooled=%d pending=%d db_up=%s analytics_ms=%.1f",
+                self.feed_name, self.kind, c["received"], c["accepted"], c["rejected"],
+                c["duplicates"], c["gap_trades"], c["backfilled"], c["reconnects"],
+                self.flusher.flushed_rows, self.flusher.spooled_rows, self.flusher.pending,
+                self.flusher.db_up, self.live.last_cycle_ms,
+            )  # fmt: skip
+            await self._publish_health()
+
+    async def _publish_health(self) -> None:
+        try:
+            await self.redis_sink.publish_health(self.keys.feed_health, self.health_fields())
+        except Exception as exc:
+            log.debug("feed health not published: %s", exc)
+
+    def health_fields(self) -> dict[str, str]:
+        age = (time.time_ns() - self._last_trade_ns) / 1e9 if self._last_trade_ns else -1
+        return {"feed": self.feed_name, "stream": self.kind, "url": self.settings.feed_url,
+                "last_trade_age_s": f"{age:.1f}", "accepted": str(self.counts["accepted"]),
+                "rejected": str(self.counts["rejected"]), "updated": f"{time.time():.0f}"}  # fmt: skip
+
+    def health(self) -> dict[str, Any]:
+        connected = sum(1 for c in self.connections if c.connected)
+        return {
+            "ok": connected == len(self.connections) and not self.stop.is_set(),
+            "feed": self.feed_name,
+            "simulated": self.feed_name == "simulator",
+            "stream": self.kind,
+            "feed_url": self.settings.feed_url,
+            "connections": connected,
+            "silent_streams": self.silent_streams,
+            "counts": self.counts,
+            "db_up": self.flusher.db_up,
+            "pending_rows": self.flusher.pending,
+            "spooled_rows": self.flusher.spooled_rows,
+            "redis_up": self.redis_sink.up,
+            "analytics_cycle_ms": self.live.last_cycle_ms,
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+    def _plan(self) -> list[FeedConnection]:
+        s = self.settings
+        plans = plan_connections(s.feed_url, self.kind, list(s.symbols))
+        backoff = Backoff(s.reconnect_base_s, s.reconnect_cap_s, s.max_consecutive_failures)
+        quiet = frozenset(f"{q.lower()}@{k}" for q in s.quiet_symbols for k in ("trade", "aggTrade"))
+        conns = []
+        for i, plan in enumerate(plans):
+            symbols = plan.symbols
+
+            def url_for(symbols: list[str] = symbols) -> tuple[str, str, list[str]]:
+                p = plan_connections(s.feed_url, self.kind, symbols)[0]
+                return p.route, p.url, p.streams
+
+            events = ConnectionEvents(self.on_frame, self._on_connected, self._on_silent,
+                                      self._on_failure)  # fmt: skip
+            conns.append(FeedConnection(f"feed-{i}", url_for, events, backoff, s.stream_silence_s,
+                                        s.quiet_symbol_silence_s, quiet, s.connection_max_age_s))  # fmt: skip
+        return conns
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    async def run(self, install_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT or a fatal feed error; flush everything before returning."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        log.info("ingestion daemon: %s feed at %s, %s streams for %s", self.feed_name,
+                 self.settings.feed_url, self.kind, ",".join(self.settings.symbols))  # fmt: skip
+        server = HealthServer(self.settings.bind_host, self.metrics_port, self.registry, self.health)
+        await server.start()
+        self.metrics_port = server.port
+        await self.flusher.start()
+        await self.redis_sink.start()
+        self.connections = self._plan()
+        feed_tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in self.connections]
+        helpers = [
+            asyncio.create_task(self._backfill_worker()),
+            asyncio.create_task(self._summary()),
+            asyncio.create_task(self.live.run(self.stop, self.buffer.recent_arrays)),
+        ]
+        if self.alert_loop is not None:
+            helpers.append(asyncio.create_task(self.alert_loop.run(self.stop)))
+        stopper = asyncio.create_task(self.stop.wait())
+        done, _ = await asyncio.wait([stopper, *feed_tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is stopper or task.cancelled():
+                continue
+            exc = task.exception()
+            if isinstance(exc, TooManyFailures):
+                log.critical("feed failed: %s", exc)
+                self.exit_code = 1
+            elif exc is not None:
+                log.critical("feed task crashed: %r", exc)
+                self.exit_code = 1
+        self.stop.set()
+        for task in [*feed_tasks, *helpers, stopper]:
+            task.cancel()
+        for task in [*feed_tasks, *helpers, stopper]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        log.info("stopping: flushing %d pending trades", self.flusher.pending)
+        await self.flusher.close()
+        await self.redis_sink.close()
+        await self.cache.close()
+        await self.backfiller.close()
+        await server.stop()
+        log.info("ingestion daemon stopped (exit %d): %s", self.exit_code, self.counts)
+        return self.exit_code

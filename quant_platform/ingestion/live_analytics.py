@@ -1,0 +1,202 @@
+"""The live analytics cycle: every 5 s, all pairs and symbols from in-memory bars.
+
+Computation is the pure analytics library; this module only gathers inputs,
+times the cycle, and publishes: Redis cache (60 s TTL, one key per pair and
+symbol), an in-process snapshot for the 500 ms alert engine, and once a minute
+a row per pair in `pair_statistics` (source='live'). One failing pair is
+logged and skipped; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from quant_platform import analytics
+from quant_platform.config import Settings
+from quant_platform.ingestion.live_bars import LiveBars, align_closes
+
+log = logging.getLogger(__name__)
+MetricSnapshot = dict[str, dict[str, float]]
+
+PAIR_STATS_SQL = """
+INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval,
+    window_size, hedge_ratio, intercept, spread_mean, spread_std, zscore, correlation,
+    adf_stat, adf_pvalue, half_life, n_obs)
+VALUES (%s, %s, %s, 'live', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
+
+
+def _num(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def realised_vol_ratio(closes: np.ndarray, short: int, long: int) -> tuple[float, float, float]:
+    """Short- and long-window realised vol of log returns and their ratio (spike detector input)."""
+    c = closes[~np.isnan(closes)]
+    if c.size < short + 2:
+        return math.nan, math.nan, math.nan
+    r = np.diff(np.log(c))
+    vs = float(np.std(r[-short:], ddof=1))
+    vl = float(np.std(r[-long:], ddof=1))
+    return vs, vl, (vs / vl if vl > 0 else math.nan)
+
+
+class LiveAnalytics:
+    """Owns the per-symbol live bars and computes the cycle on demand."""
+
+    def __init__(self, settings: Settings, cache: Any | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        window = max(settings.analytics_window_s // settings.analytics_bar_s, 10)
+        self.window = window
+        self.bars = {s: LiveBars(settings.analytics_bar_s, window) for s in settings.symbols}
+        self.snapshot: MetricSnapshot = {}
+        self.snapshot_time = 0.0
+        self.last_cycle_ms = math.nan
+        self.failures = 0
+        self._last_persist = 0.0
+        self._pending_rows: list[tuple] = []
+
+    def on_trade(self, symbol: str, trade_time_ms: int, price: float, qty: float,
+                 buyer_is_maker: bool) -> None:  # fmt: skip
+        self.bars[symbol].add(trade_time_ms, price, qty, buyer_is_maker)
+
+    def compute(self, recent: Callable[[str], dict[str, np.ndarray]] | None = None) -> MetricSnapshot:
+        """One cycle over all pairs and symbols; returns the metric snapshot."""
+        t0 = time.perf_counter()
+        s = self.settings
+        arrays = {sym: b.arrays() for sym, b in self.bars.items()}
+        _, closes = align_closes(arrays, s.analytics_bar_s, self.window, ffill_limit=60)
+        snap: MetricSnapshot = {}
+        now = datetime.now(UTC)
+        for y, x in s.pair_list:
+            target = f"{y}/{x}"
+            try:
+                yv, xv = closes[y], closes[x]
+                ok = ~(np.isnan(yv) | np.isnan(xv))
+                m = analytics.pair_metrics(
+                    yv[ok], xv[ok], log=True, zscore_window=min(s.zscore_window, int(ok.sum()) - 1)
+                )
+            except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
+                log.debug("pair %s skipped this cycle: %s", target, exc)
+                continue
+            except Exception:  # one bad pair never stops the others
+                self.failures += 1
+                log.exception("pair %s failed", target)
+                continue
+            d = dataclasses.asdict(m)
+            snap[target] = {
+                "zscore": _num(d.get("zscore")),
+                "hedge_ratio": _num(d.get("hedge_ratio")),
+                "intercept": _num(d.get("intercept")),
+                "spread": _num(d.get("spread_last")),
+                "spread_mean": _num(d.get("spread_mean")),
+                "spread_std": _num(d.get("spread_std")),
+                "correlation": _num(d.get("correlation")),
+                "adf_stat": _num(d.get("adf_stat")),
+                "adf_pvalue": _num(d.get("adf_pvalue")),
+                "coint_pvalue": _num(d.get("coint_pvalue")),
+                "half_life": _num(d.get("half_life")),
+                "n_obs": _num(d.get("n_obs")),
+            }
+            self._pending_rows.append((
+                now, y, x, str(d.get("method", "ols")), f"{s.analytics_bar_s}s", self.window,
+                *(snap[target][k] for k in ("hedge_ratio", "intercept", "spread_mean",
+                  "spread_std", "zscore", "correlation", "adf_stat", "adf_pvalue", "half_life")),
+                int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
+            ))  # fmt: skip
+        for sym in s.symbols:
+            try:
+                snap[sym] = self._symbol_metrics(sym, arrays[sym], closes[sym], recent)
+            except (analytics.AnalyticsError, ValueError) as exc:
+                log.debug("symbol %s skipped this cycle: %s", sym, exc)
+            except Exception:
+                self.failures += 1
+                log.exception("symbol %s failed", sym)
+        self.last_cycle_ms = (time.perf_counter() - t0) * 1000
+        self.snapshot = snap
+        self.snapshot_time = time.time()
+        return snap
+
+    def _symbol_metrics(self, sym: str, bars: dict[str, np.ndarray], closes: np.ndarray,
+                        recent: Callable[[str], dict[str, np.ndarray]] | None) -> dict[str, float]:  # fmt: skip
+        if bars["close"].size < 3:
+            raise analytics.AnalyticsError(f"{sym}: fewer than 3 bars")
+        if recent is not None:
+            ticks = recent(sym)
+            prices, qtys, bim = ticks["price"], ticks["qty"], ticks["buyer_is_maker"]
+        else:  # bars as pseudo-trades: close, volume, buy share
+            prices, qtys = bars["close"], bars["volume"]
+            bim = bars["buy_volume"] < bars["volume"] / 2
+        m = dataclasses.asdict(analytics.symbol_metrics(prices, qtys, bim))
+        vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
+        out = {k: _num(v) for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        out.update(price=float(bars["close"][-1]), vol_short=vs, vol_long=vl, vol_ratio=ratio)
+        return out
+
+    async def publish(self, snap: MetricSnapshot) -> None:
+        if self.cache is None:
+            return
+        meta = {"computed_at": self.snapshot_time, "compute_ms": self.last_cycle_ms}
+        for target, metrics in snap.items():
+            payload = {**metrics, **meta}
+            if "/" in target:
+                y, x = target.split("/")
+                await self.cache.put_pair(y, x, payload)
+            else:
+                await self.cache.put_symbol(target, payload)
+        await self.cache.publish("analytics")
+
+    def persist_due(self, now: float) -> bool:
+        return now - self._last_persist >= self.settings.stats_persist_interval_s
+
+    def persist(self, database_url: str) -> int:
+        """Write the newest row per pair to `pair_statistics` (called from a worker thread)."""
+        latest: dict[tuple[str, str], tuple] = {}
+        for row in self._pending_rows:
+            latest[(row[1], row[2])] = row
+        self._pending_rows.clear()
+        self._last_persist = time.monotonic()
+        if not latest:
+            return 0
+        rows = [tuple(None if isinstance(v, float) and math.isnan(v) else v for v in r)
+                for r in latest.values()]  # fmt: skip
+        with psycopg.connect(database_url, connect_timeout=5) as conn:
+            conn.cursor().executemany(PAIR_STATS_SQL, rows)
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event,
+                  recent: Callable[[str], dict[str, np.ndarray]] | None = None) -> None:  # fmt: skip
+        """Every `analytics_interval_s` until `stop` is set."""
+        interval = self.settings.analytics_interval_s
+        while not stop.is_set():
+            snap = self.compute(recent)
+            try:
+                await self.publish(snap)
+            except Exception as exc:  # Redis down: the in-process snapshot still feeds alerts
+                log.debug("analytics cache publish skipped: %s", exc)
+            if self.persist_due(time.monotonic()):
+                try:
+                    n = await asyncio.to_thread(self.persist, self.settings.database_url)
+                    log.debug("persisted %d live pair statistics", n)
+                except psycopg.Error as exc:
+                    log.warning("live pair statistics not persisted (database): %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
