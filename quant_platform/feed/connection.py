@@ -133,10 +133,12 @@ class FeedConnection:
                 if now - opened > self.max_age_s:
                     await ws.close(1000, "proactive reconnect")
                     return healthy, "max-age"
-                if live.connection_silent(now):
+                never = live.never_fed(now)
+                # A connection whose streams never fed is the per-stream case below
+                # (resubscribe, fallback); silence after data flowed is a dead socket.
+                if live.last_seen and live.connection_silent(now):
                     await ws.close(1000, "silent")
                     return healthy, f"no data for {self.silence_s:.0f} s on {route}"
-                never = live.never_fed(now)
                 fresh = [s for s in never if s not in self._resubscribed]
                 if fresh:
                     self.events.on_silent(route, fresh)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
 
+from quant_platform.config.settings import validate_symbol
 from quant_platform.storage.redis_keys import RedisKeys
 
 
@@ -34,3 +36,32 @@ def cached_json(client: redis.Redis, key: str) -> dict[str, Any] | None:
 
 def _s(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _with_age(payload: dict[str, Any] | None, now: float | None) -> dict[str, Any] | None:
+    """Add `age_s` (seconds since the engine computed it) so the UI can flag stale numbers."""
+    if payload is None:
+        return None
+    try:
+        computed = float(payload.get("computed_at"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return {**payload, "age_s": None}
+    return {**payload, "age_s": max(0.0, (time.time() if now is None else now) - computed)}
+
+
+def pair_analytics(client: redis.Redis, keys: RedisKeys, symbol_y: str, symbol_x: str,
+                   now: float | None = None) -> dict[str, Any] | None:  # fmt: skip
+    """The live engine's cached metrics of one pair plus `age_s`; None when absent or expired."""
+    y, x = validate_symbol(symbol_y), validate_symbol(symbol_x)
+    return _with_age(cached_json(client, keys.pair_analytics(y, x)), now)
+
+
+def symbols_analytics(client: redis.Redis, keys: RedisKeys, symbols: list[str],
+                      now: float | None = None) -> dict[str, dict[str, Any] | None]:  # fmt: skip
+    """Cached execution metrics per symbol plus `age_s` (None per symbol when absent)."""
+    syms = [validate_symbol(s) for s in symbols]
+    pipe = client.pipeline(transaction=False)
+    for s in syms:
+        pipe.get(keys.symbol_analytics(s))
+    return {s: _with_age(json.loads(raw) if raw else None, now)
+            for s, raw in zip(syms, pipe.execute(), strict=True)}  # fmt: skip

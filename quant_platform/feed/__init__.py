@@ -1,0 +1,1 @@
+"""Feed layer: venue routes, frame decoding, trade-id continuity, REST backfill, connection."""

@@ -1,0 +1,531 @@
+"""`ExchangeSimulator`: a local Binance USD-M look-alike, WebSocket and REST on one port.
+
+WebSocket paths mirror the venue's 2026 routing: `/public/stream?streams=..`,
+`/market/stream?streams=..`, `/public/ws/<stream>`, `/market/ws/<stream>`
+(plus bare `/public/ws`, `/market/ws` for SUBSCRIBE-only use). A stream is fed
+only on its route (`trade` → /public, `aggTrade` → /market); the legacy
+unrouted `/stream` and `/ws` accept and acknowledge, then stay silent, as
+the venue does. REST (`/fapi/v1/aggTrades`, `/fapi/v1/trades`, `/health`) is
+served from the same in-memory history the stream was built from, so a
+backfill returns exactly the trades that were emitted (same ids, prices, times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import websockets
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from quant_platform.feed.routes import MAX_INCOMING_MESSAGES_PER_S, MAX_STREAMS_PER_CONNECTION
+from quant_platform.feed.routes import route_for as _route_for
+from quant_platform.simulator.arrivals import SimAgg, SimFill, SimOrder, SyntheticSource
+from quant_platform.simulator.faults import FaultConfig, FaultState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
+ROUTES = ("public", "market")
+KINDS = ("trade", "aggTrade")
+WEIGHTS = {"/fapi/v1/aggTrades": 20, "/fapi/v1/trades": 5}
+
+
+# --- wire format ---------------------------------------------------------------------------
+def trade_payload(f: SimFill, event_ms: int | None = None) -> str:
+    """`<symbol>@trade` payload exactly as the venue sends it."""
+    return (
+        f'{{"e":"trade","E":{event_ms or f.time_ms},"T":{f.time_ms},"s":"{f.symbol}",'
+        f'"t":{f.trade_id},"p":"{f.price}","q":"{f.qty}","X":"{f.fill_type}",'
+        f'"m":{"true" if f.buyer_is_maker else "false"}}}'
+    )
+
+
+def agg_payload(a: SimAgg, event_ms: int | None = None) -> str:
+    """`<symbol>@aggTrade` payload exactly as the venue sends it."""
+    return (
+        f'{{"e":"aggTrade","E":{event_ms or a.time_ms},"a":{a.agg_id},"s":"{a.symbol}",'
+        f'"p":"{a.price}","q":"{a.qty}","f":{a.first_id},"l":{a.last_id},"T":{a.time_ms},'
+        f'"m":{"true" if a.buyer_is_maker else "false"}}}'
+    )
+
+
+def combined(stream: str, payload: str) -> str:
+    return f'{{"stream":"{stream}","data":{payload}}}'
+
+
+def order_frames(order: SimOrder, kind: str, wrapped: bool) -> Iterator[str]:
+    """Frames one order produces on a `kind` stream (combined wrapper if `wrapped`)."""
+    if kind == "trade":
+        stream = f"{order.agg.symbol.lower()}@trade"
+        for f in order.fills:
+            yield combined(stream, trade_payload(f)) if wrapped else trade_payload(f)
+    else:
+        p = agg_payload(order.agg)
+        yield combined(f"{order.agg.symbol.lower()}@aggTrade", p) if wrapped else p
+
+
+def rest_agg(a: SimAgg) -> dict[str, object]:
+    return {"a": a.agg_id, "p": a.price, "q": a.qty, "f": a.first_id, "l": a.last_id,
+            "T": a.time_ms, "m": a.buyer_is_maker}  # fmt: skip
+
+
+def rest_trade(f: SimFill) -> dict[str, object]:
+    quote = float(f.price) * float(f.qty)
+    return {"id": f.trade_id, "price": f.price, "qty": f.qty, "quoteQty": f"{quote:.8f}",
+            "time": f.time_ms, "isBuyerMaker": f.buyer_is_maker}  # fmt: skip
+
+
+# --- connections -----------------------------------------------------------------------------
+@dataclass(eq=False)
+class _Client:
+    ws: ServerConnection
+    route: str  # "public", "market" or "legacy"
+    wrapped: bool  # /stream (combined wrapper) vs /ws (bare payloads)
+    faults: FaultState
+    subs: set[str] = field(default_factory=set)
+    wants: set[tuple[str, str]] = field(default_factory=set)
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    sent: int = 0
+    dropped: bool = False
+
+
+def _parse_ws_path(path: str) -> tuple[str, bool, list[str]] | None:
+    """`/market/stream?streams=a/b` → ("market", True, [a, b]); None if not a stream path."""
+    parts = urlsplit(path)
+    segs = [s for s in parts.path.split("/") if s]
+    route = "legacy"
+    if segs and segs[0] in ROUTES:
+        route = segs.pop(0)
+    if not segs:
+        return None
+    if segs[0] == "stream" and len(segs) == 1:
+        q = parse_qs(parts.query)
+        raw = q.get("streams", [""])[0]
+        return route, True, [s for s in raw.split("/") if s]
+    if segs[0] == "ws":
+        return route, False, [s for s in "/".join(segs[1:]).split("/") if s]
+    return None
+
+
+class ExchangeSimulator:
+    """Local venue. Synthetic by default; pass `source` (e.g. a ReplaySource) to replay.
+
+    Generation starts when `start_subscribers` clients (default 1) subscribe to
+    streams they will be fed (`start_when_subscribed`), then runs on whether or not anyone listens,
+    like a real market. `total_trades` stops it after exactly that many fills.
+    """
+
+    def __init__(
+        self,
+        symbols: Iterable[str] = DEFAULT_SYMBOLS,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate: float = 20.0,
+        seed: int = 7,
+        total_trades: int | None = None,
+        faults: FaultConfig | None = None,
+        source: Iterable[SimOrder] | None = None,
+        start_when_subscribed: bool = True,
+        start_subscribers: int = 1,
+        history_limit: int = 1_000_000,
+        weight_limit_per_min: int = 2400,
+        ping_interval_s: float | None = 180.0,
+    ) -> None:
+        self.symbols = tuple(s.upper() for s in symbols)
+        self.host = host
+        self._port = port
+        self.rate = rate
+        self.seed = seed
+        self.faults = faults or FaultConfig()
+        self._synthetic: SyntheticSource | None = None
+        if source is None:
+            self._synthetic = SyntheticSource(list(self.symbols), rate=rate, seed=seed,
+                                              total_trades=total_trades)  # fmt: skip
+            source = self._synthetic
+        self._source = source
+        self.start_when_subscribed = start_when_subscribed
+        self.start_subscribers = start_subscribers
+        self.history_limit = history_limit
+        self.weight_limit = weight_limit_per_min
+        self.ping_interval_s = ping_interval_s
+        self._fills: dict[str, list[SimFill]] = {s: [] for s in self.symbols}
+        self._aggs: dict[str, list[SimAgg]] = {s: [] for s in self.symbols}
+        self._clients: set[_Client] = set()
+        self._server: Server | None = None
+        self._gen_task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.generated = 0
+        self.sent_count = 0
+        self.connections_opened = 0
+        self.rest_requests = 0
+        self._forced: list[tuple[int, float]] = []
+        self._weight_window = -1
+        self._weight_used = 0
+        self._conn_seq = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._subscribed = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._server = await serve(
+            self._handler, self.host, self._port, process_request=self._process_request,
+            ping_interval=self.ping_interval_s, ping_timeout=600 if self.ping_interval_s else None,
+            max_size=1 << 16, close_timeout=1,
+        )  # fmt: skip
+        self._gen_task = asyncio.create_task(self._generate(), name="sim-generate")
+        log.info("exchange simulator on %s (REST %s), symbols %s", self.url, self.rest_url,
+                 ",".join(self.symbols))  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._gen_task is not None:
+            self._gen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gen_task
+            self._gen_task = None
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+
+    async def __aenter__(self) -> ExchangeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._port
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- test hooks --------------------------------------------------------------------------
+    def history(self, symbol: str) -> list[SimFill]:
+        """Every fill emitted for `symbol` (up to `history_limit`), in id order."""
+        return list(self._fills.get(symbol.upper(), ()))
+
+    def agg_history(self, symbol: str) -> list[SimAgg]:
+        return list(self._aggs.get(symbol.upper(), ()))
+
+    def inject_dislocation(self, symbol: str, pct: float) -> None:
+        """Shift `symbol`'s price level by `pct` percent (2.0 → +2 %); synthetic mode only."""
+        if self._synthetic is None:
+            raise RuntimeError("dislocations need the synthetic source")
+        self._synthetic.dislocate(symbol.upper(), pct)
+
+    def drop_all_connections(self) -> int:
+        """Abort every client's TCP connection (no close frame); returns how many."""
+        n = 0
+        for c in list(self._clients):
+            self._abort(c)
+            n += 1
+        return n
+
+    def fail_next_rest(self, n: int = 1, status: int = 429, retry_after_s: float = 1.0) -> None:
+        """The next `n` REST calls answer `status` (429/418) with `Retry-After`."""
+        self._forced.extend([(status, retry_after_s)] * n)
+
+    async def wait_done(self, timeout: float = 10.0) -> None:
+        """Until a finite source (total_trades, replay) has emitted everything."""
+        await asyncio.wait_for(self.finished.wait(), timeout)
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    # --- generation ----------------------------------------------------------------------------
+    async def _generate(self) -> None:
+        if self.start_when_subscribed:
+            await self._subscribed.wait()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        burst = 0
+        for order in self._source:
+            delay = t0 + order.offset_s - loop.time()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+                burst = 0
+            else:
+                burst += 1
+                if burst >= 256:  # never starve the loop at very high rates
+                    await asyncio.sleep(0)
+                    burst = 0
+            self._emit(order)
+        self.finished.set()
+        log.info("simulator source exhausted after %d trades", self.generated)
+
+    def _emit(self, order: SimOrder) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        symbol = order.agg.symbol
+        if symbol not in self._fills:
+            self._fills[symbol] = []
+            self._aggs[symbol] = []
+        order.agg.time_ms = now_ms
+        for f in order.fills:
+            f.time_ms = now_ms
+        fills = self._fills[symbol]
+        fills.extend(order.fills)
+        aggs = self._aggs[symbol]
+        aggs.append(order.agg)
+        if len(fills) > self.history_limit * 1.1:
+            del fills[: len(fills) - self.history_limit]
+            del aggs[: max(0, len(aggs) - self.history_limit)]
+        self.generated += len(order.fills)
+        cache: dict[tuple[str, bool], list[str]] = {}
+        for c in self._clients:
+            for kind in KINDS:
+                if (symbol, kind) in c.wants:
+                    key = (kind, c.wrapped)
+                    frames = cache.get(key)
+                    if frames is None:
+                        frames = cache[key] = list(order_frames(order, kind, c.wrapped))
+                    for fr in frames:
+                        c.queue.put_nowait(fr)
+
+    # --- WebSocket side -------------------------------------------------------------------------
+    def _deliverable(self, client: _Client, stream: str) -> tuple[str, str] | None:
+        if client.route == "legacy" or stream in self.faults.silent_streams:
+            return None
+        sym, _, kind = stream.partition("@")
+        if kind not in KINDS or sym != sym.lower() or sym.upper() not in self._fills:
+            return None
+        if _route_for(kind) != f"/{client.route}":
+            return None  # e.g. @trade on /market: acknowledged, never fed
+        return sym.upper(), kind
+
+    def _recompute(self, client: _Client) -> None:
+        client.wants = {w for s in client.subs if (w := self._deliverable(client, s)) is not None}
+        if sum(1 for c in self._clients if c.wants) >= self.start_subscribers:
+            self._subscribed.set()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        parsed = _parse_ws_path(ws.request.path if ws.request else "/")
+        if parsed is None:  # process_request already refused these
+            return
+        route, wrapped, streams = parsed
+        loop = asyncio.get_running_loop()
+        self._conn_seq += 1
+        state = FaultState(
+            self.faults, loop.time(), random.Random(self.seed * 1000 + self._conn_seq)
+        )
+        client = _Client(ws, route, wrapped, state, set(streams))
+        self._clients.add(client)
+        self.connections_opened += 1
+        self._recompute(client)
+        sender = asyncio.create_task(self._sender(client))
+        window_start, count = loop.time(), 0
+        try:
+            async for msg in ws:
+                now = loop.time()
+                if now - window_start >= 1.0:
+                    window_start, count = now, 0
+                count += 1
+                if count > MAX_INCOMING_MESSAGES_PER_S:
+                    await ws.close(1008, "Too many requests")
+                    break
+                reply = self._control(client, msg)
+                if reply is not None:
+                    await ws.send(reply)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    def _control(self, client: _Client, msg: str | bytes) -> str | None:
+        try:
+            req = json.loads(msg)
+            method, rid = req["method"], req.get("id")
+        except (ValueError, TypeError, KeyError):
+            return json.dumps({"error": {"code": 3, "msg": "Invalid JSON: expected a request "
+                                          "object with method"}, "id": None})  # fmt: skip
+        params = req.get("params") or []
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                return json.dumps(
+                    {"error": {"code": 2, "msg": "Invalid request: params"}, "id": rid}
+                )
+            if method == "SUBSCRIBE":
+                if len(client.subs | set(params)) > MAX_STREAMS_PER_CONNECTION:
+                    return json.dumps({"error": {"code": 2, "msg": "too many streams"}, "id": rid})
+                client.subs.update(params)
+            else:
+                client.subs.difference_update(params)
+            self._recompute(client)
+            return json.dumps({"result": None, "id": rid})
+        if method == "LIST_SUBSCRIPTIONS":
+            return json.dumps({"result": sorted(client.subs), "id": rid})
+        return json.dumps({"error": {"code": 2, "msg": f"Unknown method {method}"}, "id": rid})
+
+    def _abort(self, client: _Client) -> None:
+        client.dropped = True
+        transport = client.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _sender(self, client: _Client) -> None:
+        loop = asyncio.get_running_loop()
+        st = client.faults
+        ws = client.ws
+        try:
+            while True:
+                try:
+                    frame = await asyncio.wait_for(client.queue.get(), 0.1)
+                except TimeoutError:
+                    frame = None
+                now = loop.time()
+                if st.should_drop(now):
+                    log.info("simulator: dropping a connection after %d frames", client.sent)
+                    self._abort(client)
+                    return
+                if frame is None:
+                    # An idle stream releases a held-back frame: late, never lost.
+                    for out in st.flush():
+                        await ws.send(out)
+                        client.sent += 1
+                        st.sent += 1
+                        self.sent_count += 1
+                    continue
+                until = st.stall_until(now)
+                if until is not None:
+                    await asyncio.sleep(until - now)
+                for out in st.apply(frame):
+                    await ws.send(out)
+                    client.sent += 1
+                    st.sent += 1
+                    self.sent_count += 1
+        except (websockets.ConnectionClosed, OSError):
+            return
+
+    # --- REST side -----------------------------------------------------------------------------
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        is_upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        if is_upgrade:
+            parsed = _parse_ws_path(request.path)
+            if parsed is None:
+                return conn.respond(HTTPStatus.NOT_FOUND, "unknown stream path\n")
+            if len(parsed[2]) > MAX_STREAMS_PER_CONNECTION:
+                return conn.respond(HTTPStatus.BAD_REQUEST, "too many streams\n")
+            return None
+        self.rest_requests += 1
+        status, body, extra = self._rest(path, parse_qs(urlsplit(request.path).query))
+        resp = conn.respond(status, json.dumps(body, separators=(",", ":")))
+        extra = {"Content-Type": "application/json", **extra}
+        for k, v in extra.items():
+            if k in resp.headers:  # Headers is a multidict: replace, never append
+                del resp.headers[k]
+            resp.headers[k] = v
+        return resp
+
+    def _spend(self, weight: int) -> tuple[bool, float]:
+        now = time.time()
+        window = int(now // 60)
+        if window != self._weight_window:
+            self._weight_window, self._weight_used = window, 0
+        self._weight_used += weight
+        return self._weight_used <= self.weight_limit, (window + 1) * 60 - now
+
+    def _rest(self, path: str, q: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
+        if path == "/health":
+            return 200, {"status": "ok", "symbols": list(self.symbols), "generated": self.generated,
+                         "sent": self.sent_count, "connections": len(self._clients)}, {}  # fmt: skip
+        if path == "/fapi/v1/ping":
+            return 200, {}, {}
+        if path == "/fapi/v1/time":
+            return 200, {"serverTime": int(time.time() * 1000)}, {}
+        if path not in WEIGHTS:
+            return 404, {"code": -1000, "msg": "Unknown path."}, {}
+        ok, reset_s = self._spend(WEIGHTS[path])
+        headers = {"X-MBX-USED-WEIGHT-1M": str(self._weight_used)}
+        if self._forced:
+            status, retry = self._forced.pop(0)
+            headers["Retry-After"] = f"{retry:g}"
+            return status, {"code": -1003, "msg": "Too many requests (simulated)."}, headers
+        if not ok:
+            headers["Retry-After"] = str(max(1, round(reset_s)))
+            return 429, {"code": -1003, "msg": "Too much request weight used."}, headers
+        try:
+            return 200, self._rest_data(path, q), headers
+        except _RestError as err:
+            return 400, {"code": err.code, "msg": err.msg}, headers
+
+    def _rest_data(self, path: str, q: dict[str, list[str]]) -> list[dict[str, object]]:
+        def arg(name: str) -> int | None:
+            v = q.get(name, [None])[0]
+            if v is None:
+                return None
+            try:
+                return int(v)
+            except ValueError:
+                raise _RestError(
+                    -1100, f"Illegal characters found in parameter '{name}'."
+                ) from None
+
+        symbol = (q.get("symbol", [""])[0]).upper()
+        if symbol not in self._fills:
+            raise _RestError(-1121, "Invalid symbol.")
+        limit = arg("limit") or 500
+        if not 1 <= limit <= 1000:
+            raise _RestError(-1130, "Invalid limit: 1..1000.")
+        if path == "/fapi/v1/trades":
+            return [rest_trade(f) for f in self._fills[symbol][-limit:]]
+        aggs = self._aggs[symbol]
+        from_id, start, end = arg("fromId"), arg("startTime"), arg("endTime")
+        if from_id is not None and (start is not None or end is not None):
+            raise _RestError(-1128, "fromId cannot be combined with startTime/endTime.")
+        if from_id is not None:
+            i = bisect.bisect_left(aggs, from_id, key=lambda a: a.agg_id)
+            return [rest_agg(a) for a in aggs[i : i + limit]]
+        if start is not None or end is not None:
+            if start is not None and end is not None and not 0 <= end - start < 3_600_000:
+                raise _RestError(-1127, "More than 1 hour between startTime and endTime.")
+            lo = start if start is not None else (end or 0) - 3_600_000
+            hi = end if end is not None else lo + 3_600_000
+            i = bisect.bisect_left(aggs, lo, key=lambda a: a.time_ms)
+            out = []
+            for a in aggs[i:]:
+                if a.time_ms > hi or len(out) >= limit:
+                    break
+                out.append(rest_agg(a))
+            return out
+        return [rest_agg(a) for a in aggs[-limit:]]
+
+
+class _RestError(Exception):
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg

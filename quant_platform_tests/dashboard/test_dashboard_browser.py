@@ -1,0 +1,112 @@
+"""The dashboard served by a real `streamlit run`, driven in headless Chromium.
+
+This catches what AppTest cannot: the page actually loads in a browser, Plotly
+draws, the health row and the SIMULATED badge are visible to a user.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_lib
+from test_dashboard_queries import seed_database, seed_redis
+
+from quant_platform.services.local import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture()
+def dashboard_url(db: psycopg.Connection, database_url: str, redis_url: str, redis_prefix: str,
+                  tmp_path: Path) -> Iterator[str]:  # fmt: skip
+    """A seeded `streamlit run dashboard/app.py` on a free port; always terminated."""
+    seed_database(db)
+    seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
+    port = free_port()
+    env = {**os.environ, "QP_DATABASE_URL": database_url, "QP_REDIS_URL": redis_url,
+           "QP_REDIS_PREFIX": redis_prefix, "QP_DATA_DIR": str(tmp_path / "qp"),
+           "QP_DAGSTER_PORT": str(free_port()), "QP_FEED": "simulator"}  # fmt: skip
+    log = tmp_path / "streamlit.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+             "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
+
+
+def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing at /usr/bin/chromium: run `bash scripts/setup.sh --test`")
+    from playwright.sync_api import expect, sync_playwright
+
+    shot = tmp_path / "dashboard.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(dashboard_url, wait_until="domcontentloaded")
+            expect(page).to_have_title("quant-platform", timeout=20_000)
+            expect(page.get_by_text("quant-platform · stat-arb analytics")).to_be_visible(timeout=20_000)
+            # Plotly has drawn: the chart containers hold rendered plot SVGs
+            page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg", timeout=30_000)
+            expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
+            assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
+            expect(page.get_by_text("SIMULATED DATA").first).to_be_visible()
+            expect(page.get_by_text("redis up").first).to_be_visible()
+            expect(page.get_by_text("postgresql up").first).to_be_visible()
+            expect(page.get_by_text("dagster DOWN").first).to_be_visible()
+            expect(page.get_by_text("Download pair series CSV")).to_be_visible()
+            assert page.locator("[data-testid='stException']").count() == 0
+            # Streamlit scrolls inside its own container, so a tall viewport shows the whole page
+            page.set_viewport_size({"width": 1500, "height": 2600})
+            page.wait_for_timeout(1000)  # let Plotly re-lay out at the new size
+            page.screenshot(path=str(shot))
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")

@@ -1,0 +1,303 @@
+"""The dashboard's read-side queries against the real TimescaleDB and Redis.
+
+The seed helpers here are shared with the AppTest and browser tests: one
+realistic data set (a cointegrated BTC/ETH pair on 1m bars, live and batch
+statistics, alerts, the live cache and tick streams, a simulator heartbeat).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import redis as redis_lib
+from psycopg.types.json import Jsonb
+
+from quant_platform.config import Settings, load_settings
+from quant_platform.queries import alerts as alert_q
+from quant_platform.queries import bars as bar_q
+from quant_platform.queries import statistics as stat_q
+from quant_platform.queries.live import feed_health, pair_analytics, symbols_analytics
+from quant_platform.queries.platform_health import check_dagster, feed_status
+from quant_platform.services.local import free_port
+from quant_platform.storage.redis_keys import RedisKeys
+
+Y, X = "BTCUSDT", "ETHUSDT"
+N_BARS = 240
+END = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+def make_pair_bars(n: int = N_BARS, end: datetime = END, seed: int = 7) -> pd.DataFrame:
+    """1m bars of a cointegrated pair: log BTC = 0.9 log ETH + c + OU noise."""
+    rng = np.random.default_rng(seed)
+    lx = np.log(3000.0) + np.cumsum(rng.normal(0, 0.001, n))
+    ou = np.zeros(n)
+    for i in range(1, n):
+        ou[i] = 0.9 * ou[i - 1] + rng.normal(0, 0.0008)
+    ly = 0.9 * lx + (np.log(60000.0) - 0.9 * np.log(3000.0)) + ou
+    buckets = pd.date_range(end=end, periods=n, freq="1min", tz="UTC")
+    rows = []
+    for sym, lp in ((Y, ly), (X, lx)):
+        close = np.exp(lp)
+        open_ = np.r_[close[0], close[:-1]]
+        vol = rng.uniform(5, 50, n)
+        buy = vol * rng.uniform(0.2, 0.8, n)
+        for i in range(n):
+            hi, lo = max(open_[i], close[i]) * 1.0005, min(open_[i], close[i]) * 0.9995
+            vwap = (open_[i] + close[i] + hi + lo) / 4
+            rows.append((buckets[i].to_pydatetime(), sym, "1m", open_[i], hi, lo, close[i], vol[i],
+                         vol[i] * vwap, vwap, 40 + i % 7, buy[i]))  # fmt: skip
+    return pd.DataFrame(rows, columns=["bucket", "symbol", "interval", "open", "high", "low", "close",
+                                       "volume", "quote_volume", "vwap", "trade_count", "buy_volume"])  # fmt: skip
+
+
+def seed_database(conn: psycopg.Connection, end: datetime = END) -> None:
+    """ohlcv (1m, both legs), pair_statistics (live + batch), three alert events."""
+    bars = make_pair_bars(end=end)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ohlcv (bucket, symbol, interval, open, high, low, close, volume,"
+            " quote_volume, vwap, trade_count, buy_volume)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [tuple(r) for r in bars.itertuples(index=False)],
+        )
+        stats = []
+        for i in range(20):
+            t = end - timedelta(minutes=10 * (19 - i))
+            stats.append((t, Y, X, "live", "ols", "1s", 3600, 0.9, 0.5, 0.0, 0.01, 0.1 * i - 1,
+                          0.93, -4.0, 0.001 * (i + 1), None, None, 12.0 + i, 3600))  # fmt: skip
+            if i % 4 == 0:
+                stats.append((t, Y, X, "batch", "ols", "1m", 1440, 0.91, 0.4, 0.0, 0.012, 0.2,
+                              0.9, -3.5, 0.01, -3.2, 0.04, 15.0, 1440))  # fmt: skip
+        cur.executemany(
+            "INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval,"
+            " window_size, hedge_ratio, intercept, spread_mean, spread_std, zscore, correlation,"
+            " adf_stat, adf_pvalue, eg_stat, eg_pvalue, half_life, n_obs)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            stats,
+        )
+        cur.executemany(
+            "INSERT INTO alert_events (time, rule_name, kind, target, severity, message, metrics,"
+            " source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (end - timedelta(minutes=30), "z-high", "zscore", f"{Y}/{X}", "warning",
+                 "z-score 2.31 above 2", Jsonb({"zscore": 2.31}), "daemon"),
+                (end - timedelta(minutes=5), "coint-break", "cointegration_break", f"{Y}/{X}",
+                 "critical", "cointegration p-value 0.21 above 0.05", Jsonb({"pvalue": 0.21}),
+                 "dagster"),
+                (end - timedelta(minutes=60), "vol-spike", "volatility_spike", Y, "info",
+                 "vol ratio 2.1", Jsonb({"vol_ratio": 2.1}), "daemon"),
+            ],
+        )  # fmt: skip
+
+
+def seed_redis(client: redis_lib.Redis, prefix: str, feed: str = "simulator",
+               now: float | None = None) -> None:  # fmt: skip
+    """Live cache (pair + symbols), last trades, the daemon's heartbeat, 2 min of ticks."""
+    now = time.time() if now is None else now
+    keys = RedisKeys(prefix)
+    pair = {"zscore": 2.4, "hedge_ratio": 0.9, "intercept": 0.5, "spread": 0.02,
+            "spread_mean": 0.0, "spread_std": 0.008, "correlation": 0.93, "adf_stat": -4.2,
+            "adf_pvalue": 0.0007, "coint_pvalue": 0.004, "half_life": 42.0, "n_obs": 3600,
+            "computed_at": now - 3, "compute_ms": 1.7}  # fmt: skip
+    client.set(keys.pair_analytics(Y, X), json.dumps(pair), ex=60)
+    for sym, price in ((Y, 60000.0), (X, 3000.0)):
+        payload = {"last_price": price, "vwap": price * 0.999, "imbalance": 0.12,
+                   "vol_percentile": 81.0, "realized_vol": 0.0004, "trend_direction": 1,
+                   "trend_slope": 1e-6, "trend_pvalue": 0.01, "n_trades": 1000, "price": price,
+                   "vol_short": 0.0004, "vol_long": 0.0003, "vol_ratio": 1.33,
+                   "computed_at": now - 3, "compute_ms": 1.7}  # fmt: skip
+        client.set(keys.symbol_analytics(sym), json.dumps(payload), ex=60)
+        client.hset(keys.last_trade(sym), mapping={"p": str(price), "q": "0.5",
+                                                   "T": str(int(now * 1000))})  # fmt: skip
+    client.hset(keys.feed_health, mapping={"feed": feed, "stream": "trade", "url": "ws://127.0.0.1:9443",
+                                           "last_trade_age_s": "0.4", "accepted": "12345",
+                                           "rejected": "0", "updated": f"{now:.0f}"})  # fmt: skip
+    rng = np.random.default_rng(3)
+    pipe = client.pipeline(transaction=False)
+    start_ms = int((now - 120) * 1000)
+    px = {Y: 60000.0, X: 3000.0}
+    for i in range(480):  # 4 ticks a second for 2 minutes, both symbols
+        t = start_ms + i * 250
+        for sym in (Y, X):
+            px[sym] *= math.exp(rng.normal(0, 0.0002))
+            pipe.xadd(keys.ticks(sym), {"p": f"{px[sym]:.2f}", "q": f"{rng.uniform(0.01, 1):.3f}",
+                                        "T": str(t), "m": str(int(rng.random() < 0.5))}, id=f"{t}-*")  # fmt: skip
+    pipe.execute()
+
+
+@pytest.fixture()
+def rclient(redis_url: str) -> redis_lib.Redis:
+    return redis_lib.Redis.from_url(redis_url)
+
+
+def test_load_bars_returns_newest_bars_per_symbol_oldest_first(db: psycopg.Connection) -> None:
+    seed_database(db)
+    df = bar_q.load_bars(db, [Y, X], "1m", limit=100)
+    assert list(df.columns) == bar_q.BAR_COLUMNS
+    assert df.groupby("symbol").size().to_dict() == {Y: 100, X: 100}
+    btc = df[df["symbol"] == Y]
+    assert btc["bucket"].is_monotonic_increasing
+    assert btc["bucket"].iloc[-1] == pd.Timestamp(END)
+    assert str(btc["bucket"].dt.tz) == "UTC"
+    assert bar_q.load_bars(db, [Y], "5m").empty  # only 1m seeded
+
+
+def test_load_bars_rejects_bad_interval_and_symbol(db: psycopg.Connection) -> None:
+    with pytest.raises(ValueError, match="interval"):
+        bar_q.load_bars(db, [Y], "1d")
+    with pytest.raises(ValueError, match="not a symbol"):
+        bar_q.load_bars(db, ["BTC'; DROP TABLE ohlcv;--"], "1m")
+
+
+def test_empty_database_gives_empty_frames(db: psycopg.Connection) -> None:
+    assert bar_q.load_bars(db, [Y, X], "1m").empty
+    assert stat_q.pair_statistics_history(db, Y, X).empty
+    assert alert_q.recent_alert_events(db).empty
+    assert alert_q.list_rules(db).empty
+    assert bar_q.closes_wide(bar_q.empty_bars(), [Y, X]).empty
+
+
+def test_pair_series_on_seeded_bars_uses_analytics(db: psycopg.Connection) -> None:
+    seed_database(db)
+    bars = bar_q.load_bars(db, [Y, X], "1m", limit=N_BARS)
+    closes = bar_q.closes_wide(bars, [Y, X])
+    assert len(closes) == N_BARS
+    s = stat_q.pair_series(closes, Y, X, window=60)
+    assert s.hedge.beta == pytest.approx(0.9, abs=0.1)
+    f = s.frame
+    assert {"spread", "zscore", "rolling_beta", "correlation"} <= set(f.columns)
+    assert f["zscore"].iloc[:59].isna().all() and f["zscore"].iloc[60:].notna().all()
+    assert f["correlation"].dropna().between(-1, 1).all()
+    assert s.coint_pvalue < 0.05  # seeded as cointegrated
+    assert 0 < s.half_life_bars < 50
+    with pytest.raises(ValueError, match="need at least"):
+        stat_q.pair_series(closes.iloc[:30], Y, X, window=60)
+
+
+def test_symbol_series_vwap_imbalance_and_regime(db: psycopg.Connection) -> None:
+    seed_database(db)
+    bars = bar_q.load_bars(db, [Y], "1m", limit=N_BARS)
+    s = stat_q.symbol_series(bars, window=30)
+    f = s.frame
+    assert len(f) == N_BARS
+    assert f["imbalance"].dropna().between(-1, 1).all()
+    # imbalance over one bar equals that bar's (buy - sell) / volume
+    one = stat_q.symbol_series(bars, window=1).frame["imbalance"].to_numpy()
+    expected = (2 * bars["buy_volume"] - bars["volume"]) / bars["volume"]
+    np.testing.assert_allclose(one[1:], expected.to_numpy()[1:], rtol=1e-9)
+    np.testing.assert_allclose(f["bar_imbalance"].to_numpy(), expected.to_numpy(), rtol=1e-9)
+    assert (f["rolling_vwap"].dropna() > 0).all()
+    assert s.regime is not None and s.regime.label in ("low", "normal", "high")
+
+
+def test_pair_statistics_history_both_sources(db: psycopg.Connection) -> None:
+    seed_database(db)
+    hist = stat_q.pair_statistics_history(db, Y, X)
+    assert set(hist["source"]) == {"live", "batch"}
+    assert len(hist) == 25
+    assert hist["time"].is_monotonic_increasing
+    latest = stat_q.latest_pair_statistics(hist)
+    assert latest["live"]["adf_pvalue"] == pytest.approx(0.02)
+    assert latest["batch"]["eg_pvalue"] == pytest.approx(0.04)
+    only_batch = stat_q.pair_statistics_history(db, Y, X, sources=("batch",))
+    assert set(only_batch["source"]) == {"batch"}
+    recent = stat_q.pair_statistics_history(db, Y, X, since=END - timedelta(minutes=15))
+    assert list(recent["source"]) == ["live", "live"]  # -10 and 0 min; batch rows are older
+    assert stat_q.pair_statistics_history(db, X, Y).empty  # direction matters
+
+
+def test_recent_alert_events_newest_first(db: psycopg.Connection) -> None:
+    seed_database(db)
+    ev = alert_q.recent_alert_events(db, limit=10)
+    assert list(ev["rule_name"]) == ["coint-break", "z-high", "vol-spike"]
+    assert list(ev["severity"]) == ["critical", "warning", "info"]
+    assert ev["metrics"].iloc[0] == {"pvalue": 0.21}
+    assert len(alert_q.recent_alert_events(db, limit=1)) == 1
+
+
+def test_rule_crud_and_validation(db: psycopg.Connection) -> None:
+    syms, pairs = [Y, X], [f"{Y}/{X}"]
+    rid = alert_q.add_rule(db, alert_q.RuleDraft("z-high", "zscore", f"{Y}/{X}", {"threshold": 2.5}),
+                           syms, pairs)  # fmt: skip
+    alert_q.add_rule(db, alert_q.RuleDraft("custom-1", "custom", "*",
+                                           expression="abs(zscore) > 2 and correlation > 0.7"),
+                     syms, pairs)  # fmt: skip
+    rules = alert_q.list_rules(db)
+    assert list(rules["name"]) == ["custom-1", "z-high"]
+    assert rules.set_index("name").loc["z-high", "params"] == {"threshold": 2.5}
+    assert alert_q.set_rule_enabled(db, rid, False)
+    assert not alert_q.list_rules(db).set_index("name").loc["z-high", "enabled"]
+    with pytest.raises(alert_q.RuleValidationError, match="already exists"):
+        alert_q.add_rule(db, alert_q.RuleDraft("z-high", "zscore", "*", {"threshold": 3.0}), syms, pairs)
+    with pytest.raises(alert_q.RuleValidationError) as err:
+        alert_q.add_rule(db, alert_q.RuleDraft("", "zscore", "SOLUSDT", {"threshold": -1.0}), syms, pairs)
+    assert any("name is required" in e for e in err.value.errors)
+    assert any("target" in e for e in err.value.errors)
+    assert any("threshold must be greater than 0" in e for e in err.value.errors)
+    assert alert_q.delete_rule(db, rid) and not alert_q.delete_rule(db, rid)
+    assert list(alert_q.list_rules(db)["name"]) == ["custom-1"]
+
+
+@pytest.mark.parametrize("expr, fragment", [
+    ("__import__('os').system('x')", "not allowed"),
+    ("zscore.real > 1", "not allowed"),
+    ("bogus > 1", "unknown metric"),
+    ("zscore >", "syntax error"),
+    ("zscore + 1", "must be a condition"),
+    ("open('f') > 1", "may be called"),
+    ("zscore > 'a'", "only numbers"),
+    ("", "needs an expression"),
+])  # fmt: skip
+def test_expression_validation_rejects_unsafe_or_unknown(expr: str, fragment: str) -> None:
+    assert any(fragment in e for e in alert_q.expression_errors(expr)), alert_q.expression_errors(expr)
+
+
+def test_expression_validation_accepts_metric_conditions() -> None:
+    for ok in ("abs(zscore) > 2.5", "correlation < 0.5 or vol_ratio >= 2", "not (adf_pvalue < 0.05)",
+               "max(zscore, -zscore) > 2 and half_life < 600"):  # fmt: skip
+        assert alert_q.expression_errors(ok) == [], ok
+
+
+def test_live_cache_feed_health_and_ticks(redis_url: str, redis_prefix: str,
+                                          rclient: redis_lib.Redis) -> None:  # fmt: skip
+    keys = RedisKeys(redis_prefix)
+    assert pair_analytics(rclient, keys, Y, X) is None
+    assert symbols_analytics(rclient, keys, [Y]) == {Y: None}
+    assert bar_q.live_bars(rclient, keys, [Y, X]).empty
+    now = time.time()
+    seed_redis(rclient, redis_prefix, now=now)
+    pm = pair_analytics(rclient, keys, Y, X, now=now)
+    assert pm["zscore"] == 2.4 and pm["age_s"] == pytest.approx(3.0, abs=0.01)
+    sm = symbols_analytics(rclient, keys, [Y, X], now=now)
+    assert sm[X]["last_price"] == 3000.0 and sm[X]["age_s"] == pytest.approx(3.0, abs=0.01)
+    fs = feed_status(feed_health(rclient, keys), _settings_like(), now=now)
+    assert fs.simulated and fs.up and fs.name == "simulator"
+    bars = bar_q.live_bars(rclient, keys, [Y, X], seconds=300)
+    assert set(bars["symbol"]) == {Y, X}
+    btc = bars[bars["symbol"] == Y]
+    assert 115 <= len(btc) <= 121  # one bar per second over 2 minutes
+    assert (btc["trade_count"] == 4).sum() >= 110
+    assert (btc["high"] >= btc["low"]).all() and (btc["buy_volume"] <= btc["volume"] + 1e-12).all()
+    short = bar_q.live_bars(rclient, keys, [Y], seconds=30)
+    assert len(short) <= 31
+
+
+def _settings_like() -> Settings:
+    """Settings whose configured feed is Binance, so a simulator heartbeat must come from Redis."""
+    return load_settings(feed="binance")
+
+
+def test_feed_status_without_heartbeat_and_dagster_down() -> None:
+    fs = feed_status({}, _settings_like())
+    assert not fs.up and not fs.simulated and not fs.heartbeat and "no daemon heartbeat" in fs.detail
+    stale = feed_status({"feed": "simulator", "updated": "0", "last_trade_age_s": "1"}, _settings_like())
+    assert stale.simulated and not stale.up and stale.heartbeat
+    status = check_dagster("127.0.0.1", free_port(), timeout=0.5)
+    assert not status.up and "not reachable" in status.detail
