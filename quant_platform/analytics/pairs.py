@@ -79,6 +79,7 @@ def pair_metrics(
     adf_autolag: str | None = "AIC",
     method: HedgeMethod = "ols",
     min_obs: int = 30,
+    holdout: int = 0,
 ) -> PairMetrics:
     """Hedge, spread, z-score, correlation, stationarity and half-life of one pair.
 
@@ -93,6 +94,11 @@ def pair_metrics(
     correct null distribution is Engle-Granger's: `coint_pvalue` (exact for
     method="ols", as statsmodels' coint). Raises AnalyticsError when fewer than
     `min_obs` usable points remain or a leg is constant.
+
+    `holdout > 0` makes the newest `holdout` points out of sample: beta and the
+    z-score's mean/std come from the points before them, so a fresh dislocation
+    shows at full size instead of being absorbed by the fit (the live engine
+    holds out one analytics interval).
     """
     y, x = _clean_pair(as_1d(y_prices, "y_prices"), as_1d(x_prices, "x_prices"), window, log)
     n = y.size
@@ -101,18 +107,24 @@ def pair_metrics(
     for name, v in (("y_prices", y), ("x_prices", x)):
         if v.max() == v.min():
             raise AnalyticsError(f"{name}: constant over the window, no pair statistics")
-    hr = hedge_ratio(y, x, method=method)
+    if holdout < 0 or n - holdout < max(min_obs, 10):
+        raise AnalyticsError(f"holdout {holdout} leaves fewer than {max(min_obs, 10)} points to fit")
+    fit = n - holdout
+    hr = hedge_ratio(y[:fit], x[:fit], method=method)
     s = y - hr.beta * x - hr.alpha
     if s.max() == s.min():
         raise AnalyticsError("spread is constant (legs perfectly collinear)")
     mean, std = float(s.mean()), float(s.std(ddof=1))
     if zscore_window is None:
-        zm, zs = mean, std
+        ref = s[:fit]
+        zm, zs = float(ref.mean()), float(ref.std(ddof=1))
     else:
         zw = check_window(zscore_window, "zscore_window")
         if zw < 2 or zw > n:
             raise AnalyticsError(f"zscore_window must be in [2, {n}], got {zw}")
-        tail = s[-zw:]
+        if zw > fit:
+            raise AnalyticsError(f"zscore_window must be in [2, {fit}], got {zw}")
+        tail = s[fit - zw : fit]
         zm, zs = float(tail.mean()), float(tail.std(ddof=1))
     z = (float(s[-1]) - zm) / zs if zs > 0 else math.nan
     corr = float(correlation(np.diff(y), np.diff(x), on_returns=False))

@@ -64,6 +64,9 @@ class LiveAnalytics:
         self.cache = cache
         window = max(settings.analytics_window_s // settings.analytics_bar_s, 10)
         self.window = window
+        # The newest analytics interval is out of sample (beta, mean, std fitted before
+        # it), so a dislocation shows at full size in the cycle it happens.
+        self.holdout = max(1, int(settings.analytics_interval_s / settings.analytics_bar_s))
         self.bars = {s: LiveBars(settings.analytics_bar_s, window) for s in settings.symbols}
         self.snapshot: MetricSnapshot = {}
         self.snapshot_time = 0.0
@@ -89,9 +92,11 @@ class LiveAnalytics:
             try:
                 yv, xv = closes[y], closes[x]
                 ok = ~(np.isnan(yv) | np.isnan(xv))
+                n_ok = int(ok.sum())
                 m = analytics.pair_metrics(
-                    yv[ok], xv[ok], log=True, zscore_window=min(s.zscore_window, int(ok.sum()) - 1)
-                )
+                    yv[ok], xv[ok], log=True, holdout=self.holdout,
+                    zscore_window=max(2, min(s.zscore_window, n_ok - self.holdout)),
+                )  # fmt: skip
             except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
                 log.debug("pair %s skipped this cycle: %s", target, exc)
                 continue
@@ -143,7 +148,14 @@ class LiveAnalytics:
         else:  # bars as pseudo-trades: close, volume, buy share
             prices, qtys = bars["close"], bars["volume"]
             bim = bars["buy_volume"] < bars["volume"] / 2
-        m = dataclasses.asdict(analytics.symbol_metrics(prices, qtys, bim))
+        n = np.asarray(prices).size
+        if n < 40:
+            raise analytics.AnalyticsError(f"{sym}: {n} observations, need 40")
+        short = min(60, n // 8)
+        m = dataclasses.asdict(analytics.symbol_metrics(
+            prices, qtys, bim, vol_short_window=short,
+            vol_history_window=min(600, n - short - 1), trend_window=min(300, n // 2),
+        ))  # fmt: skip
         vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
         out = {k: _num(v) for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         out.update(price=float(bars["close"][-1]), vol_short=vs, vol_long=vl, vol_ratio=ratio)

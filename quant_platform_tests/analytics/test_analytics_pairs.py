@@ -77,3 +77,22 @@ def test_symbol_metrics():
     assert m.vol_regime in ("low", "normal", "high") and m.n_trades == n
     with pytest.raises(AnalyticsError, match="needs >= 660"):
         symbol_metrics(p[:100], q[:100], bim[:100])
+
+
+def test_holdout_shows_a_fresh_dislocation_at_full_size() -> None:
+    """A 3 % jump in one leg on the newest points: in-sample fits absorb part of it."""
+    import numpy as np
+
+    from quant_platform.analytics import pair_metrics
+
+    rng = np.random.default_rng(5)
+    common = np.cumsum(rng.normal(0, 1e-4, 60))
+    x = 3000 * np.exp(common + rng.normal(0, 2e-5, 60))
+    y = 60000 * np.exp(common + rng.normal(0, 2e-5, 60))
+    x[-3:] *= 1.03
+    out = pair_metrics(y, x, holdout=3, zscore_window=40)
+    inside = pair_metrics(y, x, zscore_window=40)
+    assert out.zscore < -10  # y/x spread falls when x jumps
+    assert abs(inside.zscore) < abs(out.zscore) / 3
+    with pytest.raises(AnalyticsError):
+        pair_metrics(y, x, holdout=40)

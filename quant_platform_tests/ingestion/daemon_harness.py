@@ -12,6 +12,7 @@ import redis
 
 from quant_platform.config import Settings, load_settings
 from quant_platform.ingestion.daemon import IngestionDaemon
+from quant_platform.ingestion.wiring import attach_alerts
 from quant_platform.simulator.faults import FaultConfig
 from quant_platform.simulator.server import ExchangeSimulator
 from quant_platform.storage.redis_keys import RedisKeys
@@ -40,6 +41,7 @@ async def run_daemon(
     during: Callable[[ExchangeSimulator, IngestionDaemon], Awaitable[None]] | None = None,
     settle: Callable[[IngestionDaemon], bool] | None = None,
     timeout: float = 60.0,
+    alerts: bool = False,
     **extra: object,
 ) -> tuple[ExchangeSimulator, IngestionDaemon, int]:
     """Stream `total` trades through the daemon, run `during`, wait until settled, stop it."""
@@ -47,11 +49,14 @@ async def run_daemon(
     await sim.start()
     settings = daemon_settings(base, sim, data_dir, **extra)
     daemon = IngestionDaemon(settings, metrics_port=0)
+    if alerts:
+        await attach_alerts(daemon, settings)
     task = asyncio.create_task(daemon.run(install_signals=False))
     try:
         if during is not None:
             await during(sim, daemon)
-        await sim.wait_done(timeout)
+        if settle is None:  # "everything the venue published", so wait until it is done
+            await sim.wait_done(timeout)
         expected = venue_count(sim, settings.stream)
         done = settle or (lambda d: d.flusher.db_up and d.flusher.pending == 0
                           and d.counts["accepted"] >= expected)  # fmt: skip

@@ -47,12 +47,39 @@ def parse_entry(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def deliver(event: dict[str, Any], log: logging.Logger | Any) -> list[dict[str, Any]]:
-    """Send one event to every configured sink; returns one outcome per sink."""
+    """Send one event to every configured sink; returns one outcome per sink.
+
+    Sinks come from the `sinks:` list of QP_ALERT_RULES_FILE (quant_platform.alerts.sinks).
+    Daemon events already went through the daemon's own sinks, so here they go only to
+    sinks marked `deliver_from: dagster`; Dagster's own events go to every sink.
+    """
+    from quant_platform.alerts.engine import AlertEvent
+    from quant_platform.alerts.sinks import (
+        LogSink,
+        build_sinks,
+        deliver_sync,
+        load_sink_specs,
+        text_of,
+    )
+    from quant_platform.config import get_settings
+
     now = datetime.now(UTC).isoformat()
-    text = (f"[{event.get('severity', '?')}] {event.get('rule_name', '?')} "
-            f"{event.get('target', '')}: {event.get('message', '')}")  # fmt: skip
-    log.info("ALERT %s", text)
-    return [{"sink": "log", "ok": True, "time": now, "via": "dagster"}]
+    alert = AlertEvent.from_dict(event)
+    log.info("ALERT %s", text_of(alert))
+    outcomes: list[dict[str, Any]] = [{"sink": "log", "ok": True, "time": now, "via": "dagster"}]
+    try:
+        specs = load_sink_specs(get_settings().alert_rules_file)
+        only = None if alert.source == "dagster" else "dagster"
+        sinks = [s for s in build_sinks(specs, only) if not isinstance(s, LogSink)]
+        results = deliver_sync(alert, sinks, event.get("id")) if sinks else []
+    except Exception as exc:  # bad sink config: record it with the event, keep dispatching
+        log.warning("alert sinks unavailable: %s", exc)
+        return outcomes + [{"sink": "config", "ok": False, "error": str(exc), "time": now,
+                            "via": "dagster"}]  # fmt: skip
+    for r in results:
+        if not r.ok:
+            log.warning("alert %s: sink %s failed: %s", event.get("id"), r.sink, r.error)
+    return outcomes + [{**r.to_dict(), "time": now, "via": "dagster"} for r in results]
 
 
 def _parse_time(value: Any) -> datetime | None:

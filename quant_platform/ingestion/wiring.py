@@ -1,0 +1,16 @@
+"""Attach the optional parts of the daemon that need I/O to build (the alert loop)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quant_platform.alerts.engine import build_alert_loop
+from quant_platform.config import Settings
+from quant_platform.ingestion.daemon import IngestionDaemon
+
+
+async def attach_alerts(daemon: IngestionDaemon, settings: Settings) -> None:
+    """The 500 ms alert engine reads the live analytics snapshot in process (no Redis hop)."""
+    daemon.alert_loop = await asyncio.to_thread(
+        build_alert_loop, settings, lambda: daemon.live.snapshot
+    )

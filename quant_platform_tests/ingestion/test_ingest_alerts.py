@@ -1,0 +1,67 @@
+"""A spread dislocation from the simulator becomes an alert event in the table and the stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_lib
+
+from quant_platform.alerts.rules import AlertRule
+from quant_platform.alerts.store import AlertStore
+from quant_platform.config import Settings
+from quant_platform.ingestion.daemon import IngestionDaemon
+from quant_platform.simulator.server import ExchangeSimulator
+from quant_platform.storage.redis_keys import RedisKeys
+from quant_platform_tests.ingestion.daemon_harness import run_daemon
+
+
+@pytest.mark.timeout(150)
+def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: psycopg.Connection,
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    AlertStore(settings.database_url).create_rule(
+        AlertRule(name="ethbtc-z", kind="zscore", target="ETHUSDT/BTCUSDT", params={"k": 4.0},
+                  severity="critical", cooldown_s=600)  # fmt: skip
+    )
+    seen: dict[str, float] = {}
+
+    async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
+        # Live pair statistics need 30 one-second bars; then dislocate ETH (the y leg) by 3 %.
+        while "ETHUSDT/BTCUSDT" not in daemon.live.snapshot:
+            await asyncio.sleep(0.2)
+        z_before = daemon.live.snapshot["ETHUSDT/BTCUSDT"]["zscore"]
+        assert abs(z_before) < 4
+        sim.inject_dislocation("ETHUSDT", 3.0)
+        seen["injected"] = time.monotonic()
+        while True:
+            snap = daemon.live.snapshot.get("ETHUSDT/BTCUSDT", {})
+            if abs(snap.get("zscore", 0.0)) >= 4 and "crossed" not in seen:
+                seen["crossed"] = time.monotonic()
+            row = await asyncio.to_thread(
+                lambda: db.execute("SELECT 1 FROM alert_events").fetchone()
+            )
+            if row is not None:
+                seen["stored"] = time.monotonic()
+                break
+            assert time.monotonic() - seen["injected"] < 20, "no alert 20 s after the dislocation"
+            await asyncio.sleep(0.05)
+
+    s = settings.model_copy(update={"data_dir": tmp_path})
+    _, daemon, code = asyncio.run(run_daemon(
+        s, tmp_path, total=30000, rate=300, during=during, alerts=True, timeout=90,
+        settle=lambda d: True, analytics_interval_s=1.0, alert_interval_s=0.5,
+        pairs=("ETHUSDT/BTCUSDT",),
+    ))  # fmt: skip
+    assert code == 0
+    assert "crossed" in seen and "stored" in seen
+    # one alert cycle (0.5 s) after the metric crossed, plus scheduling slack
+    assert seen["stored"] - seen["crossed"] <= 1.5
+    row = db.execute("SELECT severity, rule_name, target, metrics, source FROM alert_events").fetchone()
+    assert row[0] == "critical" and row[1] == "ethbtc-z" and row[2] == "ETHUSDT/BTCUSDT"
+    assert abs(row[3]["zscore"]) >= 4 and row[4] == "daemon"
+    stream = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
+    entries = stream.xrange(RedisKeys(settings.redis_prefix).alerts_stream)
+    assert len(entries) == 1 and entries[0][1]["rule_name"] == "ethbtc-z"
