@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: p
     _, daemon, code = asyncio.run(run_daemon(
         s, tmp_path, total=30000, rate=300, during=during, alerts=True, timeout=90,
         settle=lambda d: True, analytics_interval_s=1.0, alert_interval_s=0.5,
+        stats_persist_interval_s=1.0,
         pairs=("ETHUSDT/BTCUSDT",),
     ))  # fmt: skip
     assert code == 0
@@ -65,3 +67,16 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: p
     stream = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
     entries = stream.xrange(RedisKeys(settings.redis_prefix).alerts_stream)
     assert len(entries) == 1 and entries[0][1]["rule_name"] == "ethbtc-z"
+
+
+    # the live engine's other outputs: Redis analytics cache (60 s TTL, with its compute
+    # time) and a pair_statistics row (source 'live') at most a persist interval apart
+    keys = RedisKeys(settings.redis_prefix)
+    cached = stream.get(keys.pair_analytics("ETHUSDT", "BTCUSDT"))
+    assert cached is not None and 0 < stream.ttl(keys.pair_analytics("ETHUSDT", "BTCUSDT")) <= 60
+    payload = json.loads(cached)
+    assert {"zscore", "hedge_ratio", "coint_pvalue", "half_life", "compute_ms", "computed_at"} <= set(payload)
+    assert stream.get(keys.symbol_analytics("BTCUSDT")) is not None
+    rows = db.execute("SELECT source, window_size, zscore FROM pair_statistics"
+                      " WHERE symbol_y = 'ETHUSDT' AND symbol_x = 'BTCUSDT'").fetchall()
+    assert rows and {r[0] for r in rows} == {"live"}
