@@ -188,29 +188,14 @@ class LocalPostgres:
         return self._pg("pg_ctl", "-D", str(self.pgdata), "status", check=False).returncode == 0
 
     def status(self) -> list[ServiceStatus]:
-        import psycopg
-
         if not self.is_running():
             return [
                 ServiceStatus("postgresql", False, f"not running (data {self.pgdata})"),
                 ServiceStatus("timescaledb", False, "database down"),
             ]
-        try:
-            with psycopg.connect(self.url, connect_timeout=3) as conn:
-                version = conn.execute("SHOW server_version").fetchone()[0]
-                ext = conn.execute(
-                    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-                ).fetchone()
-                lic = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-        except psycopg.Error as exc:
-            return [
-                ServiceStatus("postgresql", False, f"unreachable at {self.url}: {exc}"),
-                ServiceStatus("timescaledb", False, "database unreachable"),
-            ]
-        pg = ServiceStatus("postgresql", True, f"{version} at {self.host}:{self.port}")
-        if ext is None:
-            return [pg, ServiceStatus("timescaledb", False, "extension not created: run `qp db migrate`")]
-        return [pg, ServiceStatus("timescaledb", True, f"{ext[0]} (license {lic[0]})")]
+        from quant_platform.services.health import check_postgres
+
+        return check_postgres(self.url)
 
     def destroy(self) -> None:
         self.stop(mode="immediate")

@@ -8,7 +8,6 @@ like any daemon event, so every delivery is one visible Dagster run.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import psycopg
 import redis
 from psycopg.types.json import Jsonb
 
+from quant_platform.alerts.engine import json_safe
 from quant_platform.orchestration.resources import RedisResource, TimescaleResource
 
 SOURCE = "dagster"
@@ -47,19 +47,6 @@ class FiredAlert:
         return f"dagster:{self.kind}"
 
 
-def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
-    """jsonb has no NaN/inf: store them as null / strings rather than failing the insert."""
-    out: dict[str, Any] = {}
-    for k, v in metrics.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            out[k] = None if math.isnan(v) else str(v)
-        elif isinstance(v, datetime):
-            out[k] = v.isoformat()
-        else:
-            out[k] = v
-    return out
-
-
 def record_alerts(
     timescale: TimescaleResource, redis_resource: RedisResource, alerts: list[FiredAlert]
 ) -> list[int]:
@@ -83,7 +70,7 @@ def record_alerts(
                     "target": a.target,
                     "severity": a.severity,
                     "message": a.message,
-                    "metrics": Jsonb(_json_safe(a.metrics)),
+                    "metrics": Jsonb(json_safe(a.metrics)),
                     "source": SOURCE,
                 },
             ).fetchone()
@@ -116,7 +103,7 @@ def stream_fields(event_id: int, a: FiredAlert) -> dict[str, str]:
         "target": a.target,
         "severity": a.severity,
         "message": a.message,
-        "metrics": json.dumps(_json_safe(a.metrics)),
+        "metrics": json.dumps(json_safe(a.metrics)),
         "source": SOURCE,
     }
 
