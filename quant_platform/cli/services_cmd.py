@@ -30,7 +30,22 @@ def _start(args: argparse.Namespace, settings: Settings) -> int:
     except ServiceError as exc:
         print(f"services: {exc}", file=sys.stderr)
         return 1
-    return _status(args, settings)
+    # A new cluster has no schema yet (`qp db migrate` comes next): report it, but only
+    # servers that did not come up make `start` fail.
+    from quant_platform.services.health import check_all
+
+    results = check_all(settings)
+    _print(results)
+    down = [s.name for s in results if not s.up and s.name in ("postgresql", "redis")]
+    if down:
+        print(f"down: {', '.join(down)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print(results: list) -> None:  # type: ignore[type-arg]
+    for st in results:
+        print(f"{st.name:12s} {'up  ' if st.up else 'DOWN'} {st.detail}")
 
 
 def _stop(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,8 +64,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     from quant_platform.services.health import check_all
 
     results = check_all(settings)
-    for st in results:
-        print(f"{st.name:12s} {'up  ' if st.up else 'DOWN'} {st.detail}")
+    _print(results)
     down = [s.name for s in results if not s.up]
     if down:
         print(f"down: {', '.join(down)}", file=sys.stderr)

@@ -36,3 +36,29 @@ def test_db_migrate_twice_applies_nothing_new(database_url: str) -> None:
     second = _qp("db", "migrate", QP_DATABASE_URL=database_url)
     assert first.returncode == second.returncode == 0
     assert "applied 0 migration(s)" in second.stdout
+
+
+def test_services_start_on_a_new_cluster_succeeds_before_migrate(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """A fresh data dir: servers come up, schema not there yet, `start` still exits 0."""
+    import uuid
+
+    from quant_platform.config import load_settings
+    from quant_platform.services.local import LocalPostgres, LocalRedis, free_port
+
+    base = load_settings()
+    data = base.data_dir / "test-clusters" / f"start-{uuid.uuid4().hex[:6]}"
+    pg_port, redis_port = free_port(), free_port()
+    env = {"QP_DATA_DIR": str(data), "QP_PG_PORT": str(pg_port), "QP_REDIS_PORT": str(redis_port),
+           "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{pg_port}/qp",
+           "QP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    try:
+        proc = _qp("services", "start", **env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "migrate" in proc.stdout  # the missing schema is reported
+        status = _qp("services", "status", **env)
+        assert status.returncode == 1 and "timescaledb" in status.stderr
+        assert _qp("db", "migrate", **env).returncode == 0
+        assert _qp("services", "status", **env).returncode == 0
+    finally:
+        LocalPostgres(data / "postgres", pg_port).destroy()
+        LocalRedis(data / "redis", redis_port).destroy()
