@@ -40,6 +40,7 @@ def test_db_migrate_twice_applies_nothing_new(database_url: str) -> None:
 
 def test_services_start_on_a_new_cluster_succeeds_before_migrate(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     """A fresh data dir: servers come up, schema not there yet, `start` still exits 0."""
+    import shutil
     import uuid
 
     from quant_platform.config import load_settings
@@ -62,3 +63,4 @@ def test_services_start_on_a_new_cluster_succeeds_before_migrate(tmp_path_factor
     finally:
         LocalPostgres(data / "postgres", pg_port).destroy()
         LocalRedis(data / "redis", redis_port).destroy()
+        shutil.rmtree(data, ignore_errors=True)
