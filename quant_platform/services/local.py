@@ -230,6 +230,8 @@ class LocalRedis:
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
             f"dir {self.root}\npidfile {self.pidfile}\nlogfile {self.root / 'redis.log'}\n"
             "daemonize yes\nsave 60 1000\nappendonly no\n"
+            # A cache: a failed snapshot must never turn writes off.
+            "stop-writes-on-bgsave-error no\n"
         )
         subprocess.run([binary, str(conf)], check=True, capture_output=True)
         deadline = time.monotonic() + timeout
