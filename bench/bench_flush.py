@@ -1,13 +1,15 @@
-"""Flush benchmark: `TradeWriter.write` vs `psql \\copy` of the same rows, same table, same run.
+"""Flush throughput: `TradeWriter` (COPY into staging + INSERT ON CONFLICT) vs `psql \\copy`.
 
-Run: .venv/bin/python bench/bench_flush.py [--rows 200000] [--repeats 2]
-Creates (and drops) its own `qp_bench_<hex>` database on QP_BENCH_PG (default
-postgresql://qp@127.0.0.1:55432), migrates it, and times, interleaved, on an
-emptied `trades` hypertable each time:
-  ours     TradeWriter(url).write(rows)  (binary COPY into staging + INSERT .. ON CONFLICT)
-  ceiling  psql -c "\\copy trades (...) FROM rows.csv CSV"  (the server's own bulk-load path)
-Both load exactly the same rows into the same table shape (indexes, unique key,
-hypertable). Reports best-of-repeats rows/s and ours/ceiling. Writes bench/results/flush.json.
+`psql \\copy` of the same rows from a CSV straight into `trades` is the
+server's own ceiling (no Python, no staging, no conflict check). Both run in
+one process against a throwaway database on the local server, which is
+created, migrated and dropped here:
+
+    .venv/bin/python bench/bench_flush.py            # 200,000 rows
+    .venv/bin/python bench/bench_flush.py --rows 500000 --batch 1000 --batch 10000
+
+A second variant stages timestamptz built in Python (datetime objects) instead
+of int8 converted in SQL, to show which the writer should use.
 """
 
 from __future__ import annotations
@@ -15,125 +17,210 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
+import logging
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from quant_platform.domain import Trade
 from quant_platform.storage.migrate import migrate
 from quant_platform.storage.trade_writer import TradeWriter
 
-OUT = Path(__file__).resolve().parent / "results" / "flush.json"
-PG = os.environ.get("QP_BENCH_PG", "postgresql://qp@127.0.0.1:55432")
-COLS = (
-    "time, symbol, trade_id, price, qty, is_buyer_maker, event_time, receive_time, kind, fill_type"
-)
+log = logging.getLogger("bench_flush")
+ADMIN = "postgresql://qp@127.0.0.1:55432/postgres"
+RESULTS = Path(__file__).resolve().parent / "results" / "flush.json"
+T0 = 1_767_225_600_000
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COLUMNS = ("time", "symbol", "trade_id", "price", "qty", "is_buyer_maker", "event_time",
+           "receive_time", "kind", "fill_type")  # fmt: skip
 
 
 def make_trades(n: int) -> list[Trade]:
-    t0 = 1_767_225_600_000  # 2026-01-01
-    syms = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
-    out = []
-    for i in range(n):
-        t = t0 + i // 4
-        out.append(Trade(symbol=syms[i % 4], trade_id=i // 4 + 1, price=60000.0 + (i % 997) * 0.1,
-                         qty=0.001 * (1 + i % 13), trade_time_ms=t, event_time_ms=t,
-                         buyer_is_maker=bool(i & 1), receive_time_ns=t * 1_000_000 + 12_345))  # fmt: skip
-    return out
+    """One day of 4 symbols' trades (synthetic, deterministic)."""
+    now = time.time_ns()
+    return [Trade(SYMBOLS[i % 4], i, 100.0 + (i % 997) / 7, 0.001 * (1 + i % 13),
+                  T0 + i * 400, T0 + i * 400 + 2, i % 3 == 0, now + i * 1000)
+            for i in range(n)]  # fmt: skip
 
 
-def _ts_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+def _ts(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
 
 
-def write_csv(trades: list[Trade], path: Path) -> None:
-    with path.open("w", newline="") as fh:
+def write_csv(trades: Sequence[Trade], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         for t in trades:
-            w.writerow((_ts_ms(t.trade_time_ms), t.symbol, t.trade_id, repr(t.price), repr(t.qty),
-                        "t" if t.buyer_is_maker else "f", _ts_ms(t.event_time_ms),
-                        datetime.fromtimestamp(t.receive_time_ns / 1e9, UTC).isoformat(),
+            w.writerow((_ts(t.trade_time_ms).isoformat(), t.symbol, t.trade_id, repr(t.price),
+                        repr(t.qty), "t" if t.buyer_is_maker else "f",
+                        _ts(t.event_time_ms).isoformat(),
+                        (EPOCH + timedelta(microseconds=t.receive_time_ns // 1000)).isoformat(),
                         t.kind, t.fill_type))  # fmt: skip
 
 
-def count_and_truncate(url: str) -> int:
+def truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM trades").fetchone()
         conn.execute("TRUNCATE trades")
-    assert row is not None
-    return int(row[0])
+        conn.execute("CHECKPOINT")
 
 
-def run(rows: int, repeats: int) -> dict:
-    name = f"qp_bench_{uuid.uuid4().hex[:10]}"
-    admin = f"{PG}/postgres"
-    url = f"{PG}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM trades").fetchone()[0])  # type: ignore[index]
+
+
+def server_version(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+
+
+def timed(label: str, url: str, n: int, fn: Callable[[], None], repeat: int) -> float:
+    """Best rows/s of `repeat` runs into an empty table."""
+    best = 0.0
+    for _ in range(repeat):
+        truncate(url)
+        t = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t
+        got = count(url)
+        if got != n:
+            raise RuntimeError(f"{label}: {got} rows stored, expected {n}")
+        best = max(best, n / dt)
+    log.info("%-34s %10.0f rows/s", label, best)
+    return best
+
+
+class DatetimeWriter(TradeWriter):
+    """Variant: staging columns typed timestamptz, datetimes built in Python."""
+
+    DDL = ("CREATE TEMP TABLE IF NOT EXISTS bench_staging (LIKE trades INCLUDING DEFAULTS)"
+           " ON COMMIT DELETE ROWS")  # fmt: skip
+    TYPES = ["timestamptz", "text", "int8", "float8", "float8", "bool", "timestamptz",
+             "timestamptz", "text", "text"]  # fmt: skip
+
+    def _connection(self) -> psycopg.Connection:
+        fresh = self._conn is None or self._conn.closed
+        conn = super()._connection()
+        if fresh:
+            conn.execute(self.DDL)
+            conn.commit()
+        return conn
+
+    def write(self, trades: Sequence[Trade]) -> int:
+        conn = self._connection()
+        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY bench_staging ({}) FROM STDIN (FORMAT BINARY)")
+                          .format(cols)) as copy:  # fmt: skip
+                copy.set_types(self.TYPES)
+                for t in trades:
+                    copy.write_row((_ts(t.trade_time_ms), t.symbol, t.trade_id, t.price, t.qty,
+                                    t.buyer_is_maker, _ts(t.event_time_ms),
+                                    EPOCH + timedelta(microseconds=t.receive_time_ns // 1000),
+                                    t.kind, t.fill_type))  # fmt: skip
+            cur.execute(sql.SQL("INSERT INTO trades ({}) SELECT {} FROM bench_staging"
+                                " ON CONFLICT DO NOTHING").format(cols, cols))  # fmt: skip
+            return cur.rowcount
+
+
+def run_writer(writer: TradeWriter, trades: list[Trade], batch: int) -> Callable[[], None]:
+    def go() -> None:
+        for i in range(0, len(trades), batch):
+            writer.write(trades[i : i + batch])
+
+    return go
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, action="append",
+                    help="writer batch size(s); default 1000 (the daemon's) and 10000")  # fmt: skip
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    batches = args.batch or [1000, 10_000]
+    psql = shutil.which("psql")
+    if psql is None:
+        log.error("psql not found on PATH")
+        return 1
+    name = f"qp_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="qp_bench_flush_"))
     try:
         migrate(url)
-        trades = make_trades(rows)
-        ours_s: list[float] = []
-        psql_s: list[float] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "rows.csv"
-            write_csv(trades, path)
-            copy_cmd = f"\\copy trades ({COLS}) FROM '{path}' WITH (FORMAT csv)"
-            count_and_truncate(url)
-            for _ in range(repeats):
-                writer = TradeWriter(url)
-                writer._connection()  # connect outside the timing, as the flusher does
-                t0 = time.perf_counter()
-                inserted = writer.write(trades)
-                ours_s.append(time.perf_counter() - t0)
-                writer.close()
-                assert inserted == rows and count_and_truncate(url) == rows, inserted
-                t0 = time.perf_counter()
-                subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", copy_cmd],
-                               check=True, capture_output=True)  # fmt: skip
-                psql_s.append(time.perf_counter() - t0)
-                assert count_and_truncate(url) == rows
+        trades = make_trades(args.rows)
+        csv_path = tmp / "trades.csv"
+        write_csv(trades, csv_path)
+        n = len(trades)
+        copy_cmd = (f"\\copy trades ({', '.join(COLUMNS)}) FROM '{csv_path}'"
+                    " WITH (FORMAT csv)")  # fmt: skip
+
+        def psql_copy() -> None:
+            subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy_cmd],
+                           check=True, capture_output=True)  # fmt: skip
+
+        results: dict[str, object] = {"rows": n, "repeat_best_of": args.repeat}
+        ceiling = timed("psql \\copy (CSV, straight in)", url, n, psql_copy, args.repeat)
+        results["psql_copy_rows_per_s"] = round(ceiling)
+        writer_rates: dict[str, int] = {}
+        variant_rates: dict[str, int] = {}
+        for b in batches:
+            w = TradeWriter(url)
+            writer_rates[str(b)] = round(
+                timed(f"TradeWriter, batches of {b}", url, n, run_writer(w, trades, b), args.repeat)
+            )
+            w.close()
+            d = DatetimeWriter(url)
+            variant_rates[str(b)] = round(
+                timed(f"  variant: Python datetimes, {b}", url, n, run_writer(d, trades, b),
+                      args.repeat))  # fmt: skip
+            d.close()
+        # the same rows again: every one a duplicate, all skipped (a replay's cost)
+        w = TradeWriter(url)
+        run_writer(w, trades, batches[0])()
+        t = time.perf_counter()
+        run_writer(w, trades, batches[0])()
+        replay = n / (time.perf_counter() - t)
+        w.close()
+        log.info("%-34s %10.0f rows/s", f"replay of all-duplicate batches ({batches[0]})", replay)
+
+        main_batch = str(batches[0])
+        ratio = writer_rates[main_batch] / ceiling
+        results.update({
+            "trade_writer_rows_per_s": writer_rates,
+            "datetime_variant_rows_per_s": variant_rates,
+            "replay_all_duplicates_rows_per_s": round(replay),
+            "ratio_writer_to_psql_copy": {k: round(v / ceiling, 3) for k, v in writer_rates.items()},
+            "server": server_version(url),
+            "command": " ".join([".venv/bin/python bench/bench_flush.py", *sys.argv[1:]]),
+        })  # fmt: skip
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(
+            f"TradeWriter (batches of {main_batch}) / psql \\copy = {ratio:.2f} "
+            f"({writer_rates[main_batch]:,} vs {round(ceiling):,} rows/s); wrote {RESULTS}"
+        )
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    ours_rps = rows / min(ours_s)
-    psql_rps = rows / min(psql_s)
-    return {
-        "rows": rows,
-        "repeats": repeats,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "unit": "rows per second (best of repeats, interleaved, same table, emptied each time)",
-        "ours_trade_writer_rps": round(ours_rps),
-        "psql_copy_csv_rps": round(psql_rps),
-        "ours_vs_psql_copy": round(ours_rps / psql_rps, 3),
-        "ours_s": [round(s, 4) for s in ours_s],
-        "psql_s": [round(s, 4) for s in psql_s],
-        "note": "psql time includes starting psql and connecting (~tens of ms); ours excludes connect",
-        "command": ".venv/bin/python bench/bench_flush.py",
-    }
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--repeats", type=int, default=2)
-    a = ap.parse_args()
-    res = run(a.rows, a.repeats)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(res, indent=2) + "\n")
-    print(
-        f"TradeWriter.write {res['ours_trade_writer_rps']:,} rows/s | psql \\copy "
-        f"{res['psql_copy_csv_rps']:,} rows/s | ratio {res['ours_vs_psql_copy']:.2f}"
-    )
+        shutil.rmtree(tmp, ignore_errors=True)
+        with psycopg.connect(ADMIN, autocommit=True) as c:
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -243,9 +243,13 @@ class LocalRedis:
 
     def _ping(self) -> bool:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        try:
-            return bool(redis.Redis(host=self.host, port=self.port, socket_timeout=1).ping())
+        try:  # one quick try: redis-py 7 retries with backoff by default, which slows every probe
+            client = redis.Redis(host=self.host, port=self.port, socket_timeout=1,
+                                 retry=Retry(NoBackoff(), 0))  # fmt: skip
+            return bool(client.ping())
         except redis.RedisError:
             return False
 

@@ -1,0 +1,181 @@
+"""BatchFlusher against the real database: triggers, close, outages, spool, bad rows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import psycopg
+from prometheus_client import CollectorRegistry
+
+from quant_platform.config import Settings, load_settings
+from quant_platform.domain import Trade
+from quant_platform.services.local import LocalPostgres
+from quant_platform.storage.batch_flusher import BatchFlusher
+from quant_platform.storage.metrics import StorageMetrics
+from quant_platform.storage.spool import Spool
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+
+
+def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
+    return [Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
+                  i % 2 == 0, time.time_ns()) for i in range(start, start + n)]  # fmt: skip
+
+
+def count(url: str) -> tuple[int, int]:
+    """(rows, distinct trade ids) in `trades`."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT (symbol, trade_id)) FROM trades"
+        ).fetchone()
+        return int(row[0]), int(row[1])  # type: ignore[index]
+
+
+async def wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def test_n_trades_make_exactly_n_rows_with_size_trigger(settings: Settings,
+                                                        db: psycopg.Connection) -> None:  # fmt: skip
+    s = settings.model_copy(update={"flush_interval_s": 60.0, "flush_max_rows": 500})
+    reg = CollectorRegistry()
+
+    async def run() -> BatchFlusher:
+        flusher = BatchFlusher(s, StorageMetrics(reg))
+        await flusher.start()
+        for t in trades(499):
+            flusher.add(t)
+        await asyncio.sleep(0.3)
+        assert flusher.flushed_rows == 0  # under the size and long before the interval
+        flusher.add(trades(1, start=500)[0])  # the 500th trade wakes the flusher at once
+        assert await wait_for(lambda: flusher.flushed_rows == 500, 5)
+        for t in trades(2000, start=501):
+            flusher.add(t)
+        assert await wait_for(lambda: flusher.flushed_rows == 2500, 10)
+        for t in trades(100, start=1):  # a replay: stored once only
+            flusher.add(t)
+        await flusher.close()
+        return flusher
+
+    f = asyncio.run(run())
+    assert count(s.database_url) == (2500, 2500)
+    assert (f.flushed_rows, f.inserted_rows, f.duplicate_rows) == (2600, 2500, 100)
+    assert f.pending == 0 and f.db_up and f.spooled_rows == 0 and f.last_flush_s > 0
+    assert reg.get_sample_value("qp_flusher_rows_total", {"outcome": "inserted"}) == 2500
+    assert reg.get_sample_value("qp_flusher_rows_total", {"outcome": "duplicate"}) == 100
+    assert reg.get_sample_value("qp_flusher_db_up") == 1
+    assert reg.get_sample_value("qp_sink_latency_seconds_count", {"sink": "db"}) >= 2
+
+
+def test_interval_trigger_and_close_flushes_pending(settings: Settings,
+                                                    db: psycopg.Connection) -> None:  # fmt: skip
+    s = settings.model_copy(update={"flush_interval_s": 0.2, "flush_max_rows": 100_000})
+
+    async def run() -> None:
+        flusher = BatchFlusher(s)
+        await flusher.start()
+        for t in trades(10):
+            flusher.add(t)
+        assert await wait_for(lambda: flusher.flushed_rows == 10, 3)  # the interval fired
+        slow = BatchFlusher(s.model_copy(update={"flush_interval_s": 300.0}))
+        await slow.start()
+        for t in trades(700, start=11):
+            slow.add(t)
+        assert slow.pending == 700
+        await slow.close()  # SIGTERM: everything pending is written before close returns
+        assert slow.pending == 0 and slow.inserted_rows == 700
+        await flusher.close()
+
+    asyncio.run(run())
+    assert count(s.database_url) == (710, 710)
+
+
+def test_rows_the_database_refuses_are_isolated_and_the_rest_stored(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    s = settings.model_copy(update={"flush_interval_s": 60.0})
+    good = trades(300)
+    bad = [Trade("BTCUSDT", 10_000 + i, -1.0, 1.0, T0, T0, False, time.time_ns())
+           for i in range(2)]  # fmt: skip
+    batch = good[:100] + [bad[0]] + good[100:250] + [bad[1]] + good[250:]
+
+    async def run() -> BatchFlusher:
+        flusher = BatchFlusher(s)
+        await flusher.start()
+        for t in batch:
+            flusher.add(t)
+        await flusher.close()
+        return flusher
+
+    f = asyncio.run(run())
+    assert count(s.database_url) == (300, 300)
+    assert f.rejected_rows == 2 and f.db_up and f.pending == 0
+    kept = [t.trade_id for b in Spool(f.rejected_dir).iter_batches() for t in b.trades]
+    assert kept == [10_000, 10_001]
+
+
+def test_database_outage_holds_spools_drains_and_survives_restart(
+    ephemeral_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    """PostgreSQL stopped mid-stream, then started: every row lands exactly once.
+
+    Then a second outage ends with close() while the database is down (SIGTERM):
+    the spool carries the rows over to the next process, which drains them.
+    """
+    url = ephemeral_postgres.url
+    s = load_settings(database_url=url, data_dir=tmp_path, flush_interval_s=0.1,
+                      flush_max_rows=250, spool_memory_rows=1000)  # fmt: skip
+    batches = [trades(250, start=1 + 250 * k) for k in range(24)]  # 6,000 trades
+
+    async def first_life() -> BatchFlusher:
+        flusher = BatchFlusher(s, retry_base_s=0.1, retry_cap_s=0.5)
+        await flusher.start()
+        for b in batches[:4]:
+            flusher.add_many(b)
+            await asyncio.sleep(0.05)
+        assert await wait_for(lambda: flusher.flushed_rows == 1000, 5)
+        await asyncio.to_thread(ephemeral_postgres.stop)
+        for b in batches[4:16]:  # 3,000 trades while down: 1,000 in memory, the rest spooled
+            flusher.add_many(b)
+            await asyncio.sleep(0.05)
+        assert await wait_for(lambda: flusher.pending <= 1000 and not flusher.db_up, 5)
+        assert flusher.spooled_rows >= 2000 and flusher.spool.has_data()
+        assert flusher.pending + flusher.spool_rows == 3000
+        await asyncio.to_thread(ephemeral_postgres.start)
+        for b in batches[16:20]:
+            flusher.add_many(b)
+        assert await wait_for(lambda: flusher.db_up and flusher.pending == 0
+                              and flusher.spool_rows == 0, 20)  # fmt: skip
+        assert not flusher.spool.has_data()
+        assert count(url) == (5000, 5000)
+        assert flusher.drained_rows == flusher.spooled_rows
+
+        await asyncio.to_thread(ephemeral_postgres.stop)  # second outage, then SIGTERM
+        for b in batches[20:]:
+            flusher.add_many(b)
+        await flusher.close()
+        return flusher
+
+    f = asyncio.run(first_life())
+    assert not f.db_up and f.pending == 0
+    assert Spool(s.spool_dir).rows() == 1000
+    ephemeral_postgres.start()
+
+    async def second_life() -> BatchFlusher:
+        flusher = BatchFlusher(s)
+        await flusher.start()  # drains the previous process's spool first
+        assert await wait_for(lambda: flusher.spool_rows == 0, 10)
+        await flusher.close()
+        return flusher
+
+    g = asyncio.run(second_life())
+    assert g.drained_rows == 1000 and g.duplicate_rows == 0
+    assert count(url) == (6000, 6000)
+    assert not Spool(s.spool_dir).has_data()
