@@ -64,6 +64,9 @@ class IngestionDaemon:
         self._gaps: asyncio.Queue[tuple[str, str, int, int | None]] = asyncio.Queue()
         self._last_trade_ns = 0
         self.connections: list[FeedConnection] = []
+        # per-message lookups, built once: stream names and per-symbol counter children
+        self._streams: dict[tuple[str, str], str] = {}
+        self._accepted = {s: self.metrics.accepted.labels(s) for s in settings.symbols}
         self.silent_streams: dict[str, str] = {}
 
     # --- the hot path ---------------------------------------------------------------
@@ -78,7 +81,10 @@ class IngestionDaemon:
                 self.counts["rejected"] += 1
                 self.metrics.rejected.labels(result.reject_reason).inc()
             return None
-        stream = f"{trade.symbol.lower()}@{trade.kind}"
+        key = (trade.symbol, trade.kind)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = f"{trade.symbol.lower()}@{trade.kind}"
         status = self.tracker.observe(trade)
         if status.duplicate:
             self.counts["duplicates"] += 1
@@ -99,6 +105,7 @@ class IngestionDaemon:
         self.live.on_trade(trade.symbol, trade.trade_time_ms, trade.price, trade.qty,
                            trade.buyer_is_maker)  # fmt: skip
         self.counts["accepted"] += 1
+        self._accepted[trade.symbol].inc()
         self._last_trade_ns = trade.receive_time_ns
 
     # --- feed events --------------------------------------------------------------------

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class FeedMetrics:
@@ -27,7 +25,5 @@ class FeedMetrics:
         self.silent = Counter("qp_feed_silent_streams_total", "acknowledged but silent streams",
                               ["stream"], registry=registry)  # fmt: skip
         self.connected = Gauge("qp_feed_connected", "open feed connections", registry=registry)
-        self.latency = Histogram("qp_ingest_latency_seconds", "receive to sink hand-off",
-                                 ["sink"], buckets=LATENCY_BUCKETS, registry=registry)  # fmt: skip
         self.analytics_ms = Gauge("qp_analytics_cycle_ms", "last live analytics cycle",
                                   registry=registry)  # fmt: skip

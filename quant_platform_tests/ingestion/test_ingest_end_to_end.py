@@ -115,6 +115,7 @@ def test_health_and_metrics_endpoints(settings: Settings, db: psycopg.Connection
     for name in ("qp_feed_frames_total", "qp_feed_rejected_total", "qp_sink_latency_seconds",
                  "qp_flusher_rows_total"):  # fmt: skip
         assert name in metrics
+    assert 'qp_feed_trades_accepted_total{symbol="BTCUSDT"}' in metrics
 
 
 @pytest.mark.parametrize("limit", [3])
