@@ -1,14 +1,11 @@
 """Alert events for the live feed, and the `alert_rules` CRUD the dashboard's editor uses.
 
 Rules are validated before they reach the table so the editor can show every
-problem at once; custom expressions are checked by parsing them into an AST
-and allowing only comparisons and arithmetic over known metric names (nothing
-is ever evaluated here).
+problem at once; custom expressions go through the alert engine's own parser.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +15,13 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
+from quant_platform.alerts.expression import (
+    PAIR_METRICS,
+    SYMBOL_METRICS,
+    ExpressionError,
+    compile_expression,
+)
+
 RULE_KINDS = ("zscore", "correlation_break", "volatility_spike", "custom",
               "cointegration_break", "stale_feed", "run_failure")  # fmt: skip
 SEVERITIES = ("info", "warning", "critical")
@@ -26,14 +30,8 @@ EVENT_COLUMNS = ["id", "time", "severity", "rule_name", "kind", "target", "messa
 RULE_COLUMNS = ["id", "name", "kind", "target", "params", "expression", "severity", "cooldown_s",
                 "enabled", "updated_at"]  # fmt: skip
 
-# Names a custom expression may use: the live engine's pair and symbol metrics.
-EXPRESSION_METRICS = frozenset({
-    "zscore", "hedge_ratio", "intercept", "spread", "spread_mean", "spread_std", "correlation",
-    "adf_stat", "adf_pvalue", "coint_pvalue", "half_life", "n_obs", "last_price", "vwap",
-    "imbalance", "vol_percentile", "realized_vol", "trend_direction", "trend_slope",
-    "trend_pvalue", "n_trades", "price", "vol_short", "vol_long", "vol_ratio",
-})  # fmt: skip
-EXPRESSION_FUNCTIONS = frozenset({"abs", "min", "max"})
+# Names a custom expression may use: exactly what the alert engine's evaluator knows.
+EXPRESSION_METRICS = PAIR_METRICS | SYMBOL_METRICS
 
 # The one numeric parameter each threshold kind takes, and its allowed open range.
 KIND_PARAM: dict[str, tuple[str, float, float, str]] = {
@@ -67,42 +65,20 @@ class RuleDraft:
     enabled: bool = True
 
 
-_ALLOWED_NODES = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Compare, ast.Lt, ast.LtE, ast.Gt,
-    ast.GtE, ast.Eq, ast.NotEq, ast.Name, ast.Load, ast.Constant, ast.Call,
-)  # fmt: skip
-
-
 def expression_errors(expression: str) -> list[str]:
-    """Problems with a custom condition such as `abs(zscore) > 2 and correlation > 0.7`."""
+    """Problems with a custom condition, from the alert engine's own parser.
+
+    The editor must never accept what the engine would refuse (or the reverse),
+    so this delegates to `compile_expression`; nothing is evaluated here.
+    """
     text = expression.strip()
     if not text:
         return ["a custom rule needs an expression, e.g. abs(zscore) > 2 and correlation > 0.7"]
-    if len(text) > 500:
-        return ["the expression is longer than 500 characters"]
     try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        return [f"expression syntax error at column {exc.offset or 0}: {exc.msg}"]
-    errors: list[str] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_NODES):
-            errors.append(f"expression: {type(node).__name__} is not allowed "
-                          "(use metric names, numbers, + - * /, comparisons, and/or/not)")  # fmt: skip
-        elif isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in EXPRESSION_FUNCTIONS:
-                errors.append(f"expression: only {', '.join(sorted(EXPRESSION_FUNCTIONS))} may be called")
-            elif node.keywords:
-                errors.append("expression: functions take positional arguments only")
-        elif isinstance(node, ast.Name) and node.id not in EXPRESSION_METRICS | EXPRESSION_FUNCTIONS:
-            errors.append(f"expression: unknown metric {node.id!r}")
-        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool) or
-                                                 not isinstance(node.value, int | float)):  # fmt: skip
-            errors.append(f"expression: only numbers are allowed as constants, got {node.value!r}")
-    if not errors and not isinstance(tree.body, ast.Compare | ast.BoolOp | ast.UnaryOp):
-        errors.append("expression must be a condition (a comparison such as zscore > 2)")
-    return list(dict.fromkeys(errors))
+        compile_expression(text)
+    except ExpressionError as exc:
+        return [f"expression: {exc}"]
+    return []
 
 
 def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> list[str]:

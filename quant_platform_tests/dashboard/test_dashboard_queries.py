@@ -246,12 +246,12 @@ def test_rule_crud_and_validation(db: psycopg.Connection) -> None:
 
 
 @pytest.mark.parametrize("expr, fragment", [
-    ("__import__('os').system('x')", "not allowed"),
+    ("__import__('os').system('x')", "function calls"),
     ("zscore.real > 1", "not allowed"),
     ("bogus > 1", "unknown metric"),
     ("zscore >", "syntax error"),
-    ("zscore + 1", "must be a condition"),
-    ("open('f') > 1", "may be called"),
+    ("zscore + 1", "needs a comparison"),
+    ("open('f') > 1", "is not allowed"),
     ("zscore > 'a'", "only numbers"),
     ("", "needs an expression"),
 ])  # fmt: skip
