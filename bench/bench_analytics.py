@@ -109,7 +109,13 @@ def bench_live_cycle(rng: np.random.Generator, n: int = 3600) -> dict:
         return [pair_metrics(prices[:, i], prices[:, j]) for i, j in pairs]
 
     ms = _median_ms(cycle, 15)
-    return {"symbols": 4, "pairs": len(pairs), "window": n, "ms_per_cycle": ms, "ms_per_pair": ms / len(pairs)}
+    return {
+        "symbols": 4,
+        "pairs": len(pairs),
+        "window": n,
+        "ms_per_cycle": ms,
+        "ms_per_pair": ms / len(pairs),
+    }
 
 
 def main() -> None:

@@ -72,8 +72,13 @@ def bench_json(frames: list[bytes]) -> float:
             t_ms = d["T"]
         except (ValueError, KeyError, TypeError):
             continue
-        if not (0 < price < math.inf and 0 < qty < math.inf and d["s"] in symbols
-                and type(tid) is int and lo <= t_ms <= hi):  # fmt: skip
+        if not (
+            0 < price < math.inf
+            and 0 < qty < math.inf
+            and d["s"] in symbols
+            and type(tid) is int
+            and lo <= t_ms <= hi
+        ):
             continue
         Trade(d["s"], tid, price, qty, t_ms, d["E"], d["m"], now, e, d.get("X", "MARKET"))
         ok += 1
@@ -123,15 +128,21 @@ def best(fn, frames):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     results: dict[str, object] = {
-        "frames": N, "repeats": REPEATS, "python": platform.python_version(),
-        "machine": platform.machine(), "unit": "frames per second (best of repeats, one core)",
-    }  # fmt: skip
+        "frames": N,
+        "repeats": REPEATS,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "unit": "frames per second (best of repeats, one core)",
+    }
     for kind in ("aggTrade", "trade"):
         frames = make_frames(kind)
         ours = N / best(bench_ours, frames)
         base = N / best(bench_json, frames)
-        row: dict[str, object] = {"ours_fps": round(ours), "json_fps": round(base),
-                                  "ours_vs_json": round(ours / base, 2)}  # fmt: skip
+        row: dict[str, object] = {
+            "ours_fps": round(ours),
+            "json_fps": round(base),
+            "ours_vs_json": round(ours / base, 2),
+        }
         if kind == "aggTrade":
             times = [bench_cryptofeed(frames) for _ in range(REPEATS)]
             el, note = min(
@@ -144,11 +155,17 @@ def main() -> None:
                 row["cryptofeed_fps"] = round(N / el)
                 row["ours_vs_cryptofeed"] = round(ours / (N / el), 2)
         results[kind] = row
-        print(f"{kind:8s} ours {ours / 1e6:5.2f} M/s   json {base / 1e6:5.2f} M/s   "
-              f"ratio {ours / base:4.1f}x", end="")  # fmt: skip
+        print(
+            f"{kind:8s} ours {ours / 1e6:5.2f} M/s   json {base / 1e6:5.2f} M/s   "
+            f"ratio {ours / base:4.1f}x",
+            end="",
+        )
         if "cryptofeed_fps" in row:
-            print(f"   cryptofeed {row['cryptofeed_fps'] / 1e6:5.2f} M/s   "  # type: ignore[operator]
-                  f"ratio {row['ours_vs_cryptofeed']}x", end="")  # fmt: skip
+            print(
+                f"   cryptofeed {row['cryptofeed_fps'] / 1e6:5.2f} M/s   "  # type: ignore[operator]
+                f"ratio {row['ours_vs_cryptofeed']}x",
+                end="",
+            )
         print()
     out = ROOT / "bench" / "results" / "decode.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,16 +41,36 @@ RESULTS = Path(__file__).resolve().parent / "results" / "flush.json"
 T0 = 1_767_225_600_000
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-COLUMNS = ("time", "symbol", "trade_id", "price", "qty", "is_buyer_maker", "event_time",
-           "receive_time", "kind", "fill_type")  # fmt: skip
+COLUMNS = (
+    "time",
+    "symbol",
+    "trade_id",
+    "price",
+    "qty",
+    "is_buyer_maker",
+    "event_time",
+    "receive_time",
+    "kind",
+    "fill_type",
+)
 
 
 def make_trades(n: int) -> list[Trade]:
     """One day of 4 symbols' trades (synthetic, deterministic)."""
     now = time.time_ns()
-    return [Trade(SYMBOLS[i % 4], i, 100.0 + (i % 997) / 7, 0.001 * (1 + i % 13),
-                  T0 + i * 400, T0 + i * 400 + 2, i % 3 == 0, now + i * 1000)
-            for i in range(n)]  # fmt: skip
+    return [
+        Trade(
+            SYMBOLS[i % 4],
+            i,
+            100.0 + (i % 997) / 7,
+            0.001 * (1 + i % 13),
+            T0 + i * 400,
+            T0 + i * 400 + 2,
+            i % 3 == 0,
+            now + i * 1000,
+        )
+        for i in range(n)
+    ]
 
 
 def _ts(ms: int) -> datetime:
@@ -61,11 +81,20 @@ def write_csv(trades: Sequence[Trade], path: Path) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         for t in trades:
-            w.writerow((_ts(t.trade_time_ms).isoformat(), t.symbol, t.trade_id, repr(t.price),
-                        repr(t.qty), "t" if t.buyer_is_maker else "f",
-                        _ts(t.event_time_ms).isoformat(),
-                        (EPOCH + timedelta(microseconds=t.receive_time_ns // 1000)).isoformat(),
-                        t.kind, t.fill_type))  # fmt: skip
+            w.writerow(
+                (
+                    _ts(t.trade_time_ms).isoformat(),
+                    t.symbol,
+                    t.trade_id,
+                    repr(t.price),
+                    repr(t.qty),
+                    "t" if t.buyer_is_maker else "f",
+                    _ts(t.event_time_ms).isoformat(),
+                    (EPOCH + timedelta(microseconds=t.receive_time_ns // 1000)).isoformat(),
+                    t.kind,
+                    t.fill_type,
+                )
+            )
 
 
 def truncate(url: str) -> None:
@@ -103,10 +132,22 @@ def timed(label: str, url: str, n: int, fn: Callable[[], None], repeat: int) -> 
 class DatetimeWriter(TradeWriter):
     """Variant: staging columns typed timestamptz, datetimes built in Python."""
 
-    DDL = ("CREATE TEMP TABLE IF NOT EXISTS bench_staging (LIKE trades INCLUDING DEFAULTS)"
-           " ON COMMIT DELETE ROWS")  # fmt: skip
-    TYPES = ["timestamptz", "text", "int8", "float8", "float8", "bool", "timestamptz",
-             "timestamptz", "text", "text"]  # fmt: skip
+    DDL = (
+        "CREATE TEMP TABLE IF NOT EXISTS bench_staging (LIKE trades INCLUDING DEFAULTS)"
+        " ON COMMIT DELETE ROWS"
+    )
+    TYPES = [
+        "timestamptz",
+        "text",
+        "int8",
+        "float8",
+        "float8",
+        "bool",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "text",
+    ]
 
     def _connection(self) -> psycopg.Connection:
         fresh = self._conn is None or self._conn.closed
@@ -120,16 +161,30 @@ class DatetimeWriter(TradeWriter):
         conn = self._connection()
         cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY bench_staging ({}) FROM STDIN (FORMAT BINARY)")
-                          .format(cols)) as copy:  # fmt: skip
+            with cur.copy(
+                sql.SQL("COPY bench_staging ({}) FROM STDIN (FORMAT BINARY)").format(cols)
+            ) as copy:
                 copy.set_types(self.TYPES)
                 for t in trades:
-                    copy.write_row((_ts(t.trade_time_ms), t.symbol, t.trade_id, t.price, t.qty,
-                                    t.buyer_is_maker, _ts(t.event_time_ms),
-                                    EPOCH + timedelta(microseconds=t.receive_time_ns // 1000),
-                                    t.kind, t.fill_type))  # fmt: skip
-            cur.execute(sql.SQL("INSERT INTO trades ({}) SELECT {} FROM bench_staging"
-                                " ON CONFLICT DO NOTHING").format(cols, cols))  # fmt: skip
+                    copy.write_row(
+                        (
+                            _ts(t.trade_time_ms),
+                            t.symbol,
+                            t.trade_id,
+                            t.price,
+                            t.qty,
+                            t.buyer_is_maker,
+                            _ts(t.event_time_ms),
+                            EPOCH + timedelta(microseconds=t.receive_time_ns // 1000),
+                            t.kind,
+                            t.fill_type,
+                        )
+                    )
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO trades ({}) SELECT {} FROM bench_staging ON CONFLICT DO NOTHING"
+                ).format(cols, cols)
+            )
             return cur.rowcount
 
 
@@ -145,8 +200,12 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
-    ap.add_argument("--batch", type=int, action="append",
-                    help="writer batch size(s); default 1000 (the daemon's) and 10000")  # fmt: skip
+    ap.add_argument(
+        "--batch",
+        type=int,
+        action="append",
+        help="writer batch size(s); default 1000 (the daemon's) and 10000",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     batches = args.batch or [1000, 10_000]
@@ -165,12 +224,14 @@ def main() -> int:
         csv_path = tmp / "trades.csv"
         write_csv(trades, csv_path)
         n = len(trades)
-        copy_cmd = (f"\\copy trades ({', '.join(COLUMNS)}) FROM '{csv_path}'"
-                    " WITH (FORMAT csv)")  # fmt: skip
+        copy_cmd = f"\\copy trades ({', '.join(COLUMNS)}) FROM '{csv_path}' WITH (FORMAT csv)"
 
         def psql_copy() -> None:
-            subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy_cmd],
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy_cmd],
+                check=True,
+                capture_output=True,
+            )
 
         results: dict[str, object] = {"rows": n, "repeat_best_of": args.repeat}
         ceiling = timed("psql \\copy (CSV, straight in)", url, n, psql_copy, args.repeat)
@@ -185,8 +246,14 @@ def main() -> int:
             w.close()
             d = DatetimeWriter(url)
             variant_rates[str(b)] = round(
-                timed(f"  variant: Python datetimes, {b}", url, n, run_writer(d, trades, b),
-                      args.repeat))  # fmt: skip
+                timed(
+                    f"  variant: Python datetimes, {b}",
+                    url,
+                    n,
+                    run_writer(d, trades, b),
+                    args.repeat,
+                )
+            )
             d.close()
         # the same rows again: every one a duplicate, all skipped (a replay's cost)
         w = TradeWriter(url)
@@ -199,14 +266,18 @@ def main() -> int:
 
         main_batch = str(batches[0])
         ratio = writer_rates[main_batch] / ceiling
-        results.update({
-            "trade_writer_rows_per_s": writer_rates,
-            "datetime_variant_rows_per_s": variant_rates,
-            "replay_all_duplicates_rows_per_s": round(replay),
-            "ratio_writer_to_psql_copy": {k: round(v / ceiling, 3) for k, v in writer_rates.items()},
-            "server": server_version(url),
-            "command": " ".join([".venv/bin/python bench/bench_flush.py", *sys.argv[1:]]),
-        })  # fmt: skip
+        results.update(
+            {
+                "trade_writer_rows_per_s": writer_rates,
+                "datetime_variant_rows_per_s": variant_rates,
+                "replay_all_duplicates_rows_per_s": round(replay),
+                "ratio_writer_to_psql_copy": {
+                    k: round(v / ceiling, 3) for k, v in writer_rates.items()
+                },
+                "server": server_version(url),
+                "command": " ".join([".venv/bin/python bench/bench_flush.py", *sys.argv[1:]]),
+            }
+        )
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(

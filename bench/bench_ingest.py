@@ -64,8 +64,9 @@ async def bare_client(total: int, keep: int) -> tuple[dict, list[str]]:
     frames: list[str] = []
     n = 0
     try:
-        async with connect(combined_url(sim.url, KIND, SYMBOLS), max_size=None,
-                           ping_interval=None) as ws:  # fmt: skip
+        async with connect(
+            combined_url(sim.url, KIND, SYMBOLS), max_size=None, ping_interval=None
+        ) as ws:
             t0 = 0.0
             async for msg in ws:
                 if n == 0:
@@ -84,10 +85,18 @@ async def bare_client(total: int, keep: int) -> tuple[dict, list[str]]:
 # --- daemon runs ---------------------------------------------------------------------------
 def settings_for(sim: ExchangeSimulator, db_url: str, prefix: str, data_dir: Path):  # noqa: ANN201
     return load_settings(
-        database_url=db_url, redis_url=REDIS, redis_prefix=prefix, data_dir=data_dir,
-        feed_url=sim.url, rest_url=sim.rest_url, symbols=SYMBOLS, stream=KIND,
-        redis_stream_maxlen=5_000_000, reconnect_base_s=0.05, reconnect_cap_s=0.5,
-    )  # fmt: skip
+        database_url=db_url,
+        redis_url=REDIS,
+        redis_prefix=prefix,
+        data_dir=data_dir,
+        feed_url=sim.url,
+        rest_url=sim.rest_url,
+        symbols=SYMBOLS,
+        stream=KIND,
+        redis_stream_maxlen=5_000_000,
+        reconnect_base_s=0.05,
+        reconnect_cap_s=0.5,
+    )
 
 
 def reset_stores(db_url: str, prefix: str) -> None:
@@ -142,8 +151,9 @@ def histogram_quantiles(daemon: IngestionDaemon, q: tuple[float, ...]) -> dict[s
     return out
 
 
-async def daemon_run(rate: float, duration: float, db_url: str, prefix: str, data_dir: Path,
-                     latency: bool = False) -> dict:  # fmt: skip
+async def daemon_run(
+    rate: float, duration: float, db_url: str, prefix: str, data_dir: Path, latency: bool = False
+) -> dict:
     reset_stores(db_url, prefix)
     data_dir = Path(tempfile.mkdtemp(dir=data_dir))  # own spool per run
     total = int(rate * duration)
@@ -204,8 +214,12 @@ async def daemon_run(rate: float, duration: float, db_url: str, prefix: str, dat
         "sim_generated_per_s": round(pub / (t_done - t_first)) if (t_done and t_first) else None,
         "exit_code": code,
     }
-    zero_loss = (c["accepted"] == pub == rows == distinct == in_redis and c["rejected"] == 0
-                 and c["gap_trades"] == 0 and daemon.redis_sink.dropped == 0)  # fmt: skip
+    zero_loss = (
+        c["accepted"] == pub == rows == distinct == in_redis
+        and c["rejected"] == 0
+        and c["gap_trades"] == 0
+        and daemon.redis_sink.dropped == 0
+    )
     res["zero_loss"] = zero_loss
     res["kept_up"] = lag is not None and lag <= 1.0
     res["passed"] = zero_loss and res["kept_up"] and code == 0
@@ -220,10 +234,18 @@ async def daemon_run(rate: float, duration: float, db_url: str, prefix: str, dat
 def handoff(frames: list[str], db_url: str, prefix: str, data_dir: Path, repeats: int = 3) -> dict:
     ours, ref = [], []
     for _ in range(repeats):
-        daemon = IngestionDaemon(load_settings(
-            database_url=db_url, redis_url=REDIS, redis_prefix=prefix, data_dir=data_dir,
-            symbols=SYMBOLS, stream=KIND, redis_stream_maxlen=5_000_000,
-        ), metrics_port=0)  # fmt: skip
+        daemon = IngestionDaemon(
+            load_settings(
+                database_url=db_url,
+                redis_url=REDIS,
+                redis_prefix=prefix,
+                data_dir=data_dir,
+                symbols=SYMBOLS,
+                stream=KIND,
+                redis_stream_maxlen=5_000_000,
+            ),
+            metrics_port=0,
+        )
         on_frame, now = daemon.on_frame, time.time_ns
         t0 = time.perf_counter()
         for f in frames:
@@ -238,8 +260,13 @@ def handoff(frames: list[str], db_url: str, prefix: str, data_dir: Path, repeats
         ref.append(time.perf_counter() - t0)
     n = len(frames)
     o, j = min(ours) / n * 1e9, min(ref) / n * 1e9
-    return {"frames": n, "repeats": repeats, "on_frame_ns": round(o), "json_loads_ns": round(j),
-            "on_frame_over_json_loads": round(o / j, 2)}  # fmt: skip
+    return {
+        "frames": n,
+        "repeats": repeats,
+        "on_frame_ns": round(o),
+        "json_loads_ns": round(j),
+        "on_frame_over_json_loads": round(o / j, 2),
+    }
 
 
 async def main_async(a: argparse.Namespace) -> dict:
@@ -264,8 +291,9 @@ async def main_async(a: argparse.Namespace) -> dict:
                 )
                 if not st["passed"]:
                     break
-            lat = await daemon_run(a.latency_rate, a.latency_duration, db_url, prefix, data_dir,
-                                   latency=True)  # fmt: skip
+            lat = await daemon_run(
+                a.latency_rate, a.latency_duration, db_url, prefix, data_dir, latency=True
+            )
             print(f"latency at {a.latency_rate}/s: {lat['sink_latency']}")
             ho = handoff(frames, db_url, prefix, data_dir)
             print(
@@ -298,8 +326,11 @@ async def main_async(a: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                    default=[5000.0, 10000.0, 20000.0])  # fmt: skip
+    ap.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[5000.0, 10000.0, 20000.0],
+    )
     ap.add_argument("--duration", type=float, default=8.0)
     ap.add_argument("--ceiling-trades", type=int, default=100_000)
     ap.add_argument("--handoff-frames", type=int, default=100_000)

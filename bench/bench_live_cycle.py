@@ -59,8 +59,9 @@ def build(seed: int = 3) -> LiveAnalytics:
             noise[i] = 0.97 * noise[i - 1] + rng.normal(0, 1e-4)
         prices = base.get(sym, 100.0) * np.exp(beta * common + noise)
         for i in range(BARS):
-            live.on_trade(sym, t0_ms + i * 1000 + 500, float(prices[i]), 0.01 + (i % 7) * 0.001,
-                          bool(i & 1))  # fmt: skip
+            live.on_trade(
+                sym, t0_ms + i * 1000 + 500, float(prices[i]), 0.01 + (i % 7) * 0.001, bool(i & 1)
+            )
     return live
 
 

@@ -40,16 +40,25 @@ FROM generate_series(0, %(n)s - 1) AS g
 def pandas_resample(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
     cur = conn.execute(
         "SELECT time, symbol, price, qty, is_buyer_maker FROM trades"
-        " WHERE time >= %s AND time < %s ORDER BY symbol, time, trade_id", (start, end))
+        " WHERE time >= %s AND time < %s ORDER BY symbol, time, trade_id",
+        (start, end),
+    )
     df = pd.DataFrame(cur.fetchall(), columns=["time", "symbol", "price", "qty", "m"])
     df["notional"] = df["price"] * df["qty"]
     df["buy"] = df["qty"].where(~df["m"], 0.0)
     bars = 0
     for freq in ("1min", "5min", "1h"):
         g = df.groupby(["symbol", pd.Grouper(key="time", freq=freq)])
-        out = g.agg(open=("price", "first"), high=("price", "max"), low=("price", "min"),
-                    close=("price", "last"), volume=("qty", "sum"), quote=("notional", "sum"),
-                    count=("price", "size"), buy=("buy", "sum"))  # fmt: skip
+        out = g.agg(
+            open=("price", "first"),
+            high=("price", "max"),
+            low=("price", "min"),
+            close=("price", "last"),
+            volume=("qty", "sum"),
+            quote=("notional", "sum"),
+            count=("price", "size"),
+            buy=("buy", "sum"),
+        )
         out["vwap"] = out["quote"] / out["volume"]
         bars += len(out)
     return bars
@@ -81,13 +90,19 @@ def main() -> int:
             pd_s = time.perf_counter() - t
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     result = {
-        "rows": args.rows, "seed_s": round(seed_s, 2), "in_database_s": round(db_s, 2),
-        "pandas_fetch_and_resample_s": round(pd_s, 2), "speedup": round(pd_s / db_s, 1),
-        "db_bars": counts, "pandas_bars": pd_bars,
+        "rows": args.rows,
+        "seed_s": round(seed_s, 2),
+        "in_database_s": round(db_s, 2),
+        "pandas_fetch_and_resample_s": round(pd_s, 2),
+        "speedup": round(pd_s / db_s, 1),
+        "db_bars": counts,
+        "pandas_bars": pd_bars,
         "command": f".venv/bin/python bench/bench_resample.py --rows {args.rows}",
-    }  # fmt: skip
+    }
     out = Path(__file__).parent / "results" / "resample.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -76,14 +76,23 @@ def main() -> int:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     ws = str(ROOT / "workspace.yaml")
     procs = {
-        "webserver": subprocess.Popen([str(BIN / "dagster-webserver"), "-w", ws, "-h", "127.0.0.1",
-                                       "-p", str(args.port)], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True),
-        "daemon": subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", ws], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True),
-    }  # fmt: skip
+        "webserver": subprocess.Popen(
+            [str(BIN / "dagster-webserver"), "-w", ws, "-h", "127.0.0.1", "-p", str(args.port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+        "daemon": subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", ws],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+    }
     samples = []
     t0 = time.monotonic()
     try:
@@ -112,10 +121,15 @@ def main() -> int:
                 os.killpg(p.pid, signal.SIGKILL)
         stopped = time.monotonic() - stop_t
         shutil.rmtree(home, ignore_errors=True)
-    result = {"seconds": args.seconds, "startup_s": up, "stop_s": round(stopped, 1),
-              "samples": samples, **summarise(samples, list(procs)),
-              "command": f".venv/bin/python bench/soak_dagster.py --seconds {args.seconds:g}"
-                         f" --every {args.every:g}"}  # fmt: skip
+    result = {
+        "seconds": args.seconds,
+        "startup_s": up,
+        "stop_s": round(stopped, 1),
+        "samples": samples,
+        **summarise(samples, list(procs)),
+        "command": f".venv/bin/python bench/soak_dagster.py --seconds {args.seconds:g}"
+        f" --every {args.every:g}",
+    }
     out = ROOT / "bench" / "results" / "dagster_soak.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))

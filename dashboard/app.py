@@ -38,9 +38,11 @@ from quant_platform.storage.redis_keys import RedisKeys  # noqa: E402
 REFRESH_S = 5
 LIVE = "live 1s"
 TIMEFRAMES = ("1m", "5m", "1h", LIVE)
-SEVERITY_STYLE = {"critical": "background-color: #f8d7da; color: #842029; font-weight: 600",
-                  "warning": "background-color: #fff3cd; color: #664d03",
-                  "info": "background-color: #cfe2ff; color: #084298"}  # fmt: skip
+SEVERITY_STYLE = {
+    "critical": "background-color: #f8d7da; color: #842029; font-weight: 600",
+    "warning": "background-color: #fff3cd; color: #664d03",
+    "info": "background-color: #cfe2ff; color: #084298",
+}
 STALE_S = 15.0
 
 st.set_page_config(page_title="quant-platform", page_icon=":material/monitoring:", layout="wide")
@@ -70,10 +72,15 @@ def _guard(what: str) -> Iterator[None]:
     try:
         yield
     except psycopg.OperationalError as exc:
-        st.warning(f"{what}: database unreachable ({_first_line(exc)}).", icon=":material/cloud_off:")
+        st.warning(
+            f"{what}: database unreachable ({_first_line(exc)}).", icon=":material/cloud_off:"
+        )
     except psycopg.Error as exc:
-        st.warning(f"{what}: database error ({_first_line(exc)}). Is the schema migrated "
-                   "(`qp db migrate`)?", icon=":material/error:")  # fmt: skip
+        st.warning(
+            f"{what}: database error ({_first_line(exc)}). Is the schema migrated "
+            "(`qp db migrate`)?",
+            icon=":material/error:",
+        )
     except redis.RedisError as exc:
         st.warning(f"{what}: Redis unreachable ({_first_line(exc)}).", icon=":material/cloud_off:")
 
@@ -136,8 +143,15 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def _download(label: str, df: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button(f":material/download: {label}", _csv(df), file_name=name, mime="text/csv",
-                       key=key, on_click="ignore", disabled=df.empty)  # fmt: skip
+    st.download_button(
+        f":material/download: {label}",
+        _csv(df),
+        file_name=name,
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+        disabled=df.empty,
+    )
 
 
 # --- sidebar controls -----------------------------------------------------------------------
@@ -145,13 +159,32 @@ pairs = [f"{y}/{x}" for y, x in settings.pair_list]
 with st.sidebar:
     st.header("Controls")
     pair = st.selectbox("Pair (y / x)", pairs, key="pair")
-    timeframe = st.radio("Timeframe", TIMEFRAMES, index=0, horizontal=True, key="timeframe",
-                         help="1m / 5m / 1h bars from TimescaleDB, or 1 s bars from the live "
-                              "Redis tick streams")  # fmt: skip
-    lookback = st.slider("Lookback (bars)", 50, 5000, 500, step=50, key="lookback",
-                         help="How many of the newest bars to load and chart")  # fmt: skip
-    zwin = st.slider("z-score window (bars)", 10, 500, 60, step=5, key="zwin",
-                     help="Rolling window of the z-score, hedge ratio and correlation")  # fmt: skip
+    timeframe = st.radio(
+        "Timeframe",
+        TIMEFRAMES,
+        index=0,
+        horizontal=True,
+        key="timeframe",
+        help="1m / 5m / 1h bars from TimescaleDB, or 1 s bars from the live Redis tick streams",
+    )
+    lookback = st.slider(
+        "Lookback (bars)",
+        50,
+        5000,
+        500,
+        step=50,
+        key="lookback",
+        help="How many of the newest bars to load and chart",
+    )
+    zwin = st.slider(
+        "z-score window (bars)",
+        10,
+        500,
+        60,
+        step=5,
+        key="zwin",
+        help="Rolling window of the z-score, hedge ratio and correlation",
+    )
     entry = st.number_input("Entry |z|", 0.5, 6.0, 2.0, step=0.1, key="entry")
     exit_ = st.number_input("Exit |z|", 0.0, 6.0, 0.5, step=0.1, key="exit")
     if exit_ >= entry:
@@ -164,20 +197,26 @@ bar_seconds = bar_q.BAR_SECONDS["1s" if timeframe == LIVE else timeframe]
 def load_pair_bars() -> pd.DataFrame:
     """Bars of both legs for the chosen timeframe (long frame, oldest first)."""
     if timeframe == LIVE:
-        return bar_q.live_bars(_redis_client(settings.redis_url), _keys(), [sym_y, sym_x],
-                               seconds=lookback)  # fmt: skip
+        return bar_q.live_bars(
+            _redis_client(settings.redis_url), _keys(), [sym_y, sym_x], seconds=lookback
+        )
     with _db() as conn:
         return bar_q.load_bars(conn, [sym_y, sym_x], timeframe, limit=lookback)
 
 
 def _no_bars_message() -> None:
     if timeframe == LIVE:
-        st.info(f"No live ticks for {pair} in the last {lookback} s yet — is the ingestion daemon "
-                "running (`qp up`)?", icon=":material/hourglass_empty:")  # fmt: skip
+        st.info(
+            f"No live ticks for {pair} in the last {lookback} s yet — is the ingestion daemon "
+            "running (`qp up`)?",
+            icon=":material/hourglass_empty:",
+        )
     else:
-        st.info(f"No {timeframe} bars for {pair} yet. The Dagster OHLCV job resamples trades into "
-                "bars once the feed has run for a while; try the live 1s timeframe meanwhile.",
-                icon=":material/hourglass_empty:")  # fmt: skip
+        st.info(
+            f"No {timeframe} bars for {pair} yet. The Dagster OHLCV job resamples trades into "
+            "bars once the feed has run for a while; try the live 1s timeframe meanwhile.",
+            icon=":material/hourglass_empty:",
+        )
 
 
 # --- header and health ----------------------------------------------------------------------
@@ -192,12 +231,21 @@ def health_row() -> None:
     cols = st.columns([2.2] + [1] * len(services))
     with cols[0]:
         if feed.simulated:
-            st.badge("SIMULATED DATA", icon=":material/science:", color="orange",
-                     help="Trades come from the bundled exchange simulator, not Binance")  # fmt: skip
+            st.badge(
+                "SIMULATED DATA",
+                icon=":material/science:",
+                color="orange",
+                help="Trades come from the bundled exchange simulator, not Binance",
+            )
         else:
             st.badge(f"LIVE · {feed.name}", icon=":material/bolt:", color="blue")
-        state = (":green-badge[feed up]" if feed.up else ":red-badge[feed stale]" if feed.heartbeat
-                 else ":gray-badge[no heartbeat]")  # fmt: skip
+        state = (
+            ":green-badge[feed up]"
+            if feed.up
+            else ":red-badge[feed stale]"
+            if feed.heartbeat
+            else ":gray-badge[no heartbeat]"
+        )
         st.markdown(f"**Feed: {feed.name}** {state}")
         st.caption(feed.detail)
     for col, s in zip(cols[1:], services, strict=True):
@@ -220,22 +268,34 @@ def live_tiles() -> None:
         sm = symbols_analytics(client, _keys(), [sym_y, sym_x])
         last = latest_trades(client, _keys(), [sym_y, sym_x])
         if pm is None:
-            st.info("No live analytics for this pair in Redis yet (the cache keeps 60 s). The "
-                    "ingestion daemon publishes them every 5 s once it has data.",
-                    icon=":material/hourglass_empty:")  # fmt: skip
+            st.info(
+                "No live analytics for this pair in Redis yet (the cache keeps 60 s). The "
+                "ingestion daemon publishes them every 5 s once it has data.",
+                icon=":material/hourglass_empty:",
+            )
         else:
             z = _num(pm.get("zscore"))
             cols = st.columns(7)
-            cols[0].metric("z-score", _fmt(z, "+.2f"), _signal(z, entry, exit_),
-                           delta_color=_signal_colour(z, entry), delta_arrow="off")  # fmt: skip
+            cols[0].metric(
+                "z-score",
+                _fmt(z, "+.2f"),
+                _signal(z, entry, exit_),
+                delta_color=_signal_colour(z, entry),
+                delta_arrow="off",
+            )
             cols[1].metric("hedge ratio β", _fmt(pm.get("hedge_ratio")))
             cols[2].metric("correlation ρ", _fmt(pm.get("correlation"), ".3f"))
-            cols[3].metric("coint p-value", _fmt(pm.get("coint_pvalue"), ".4f"),
-                           help="Engle-Granger p-value of the spread; below "
-                                f"{settings.cointegration_pvalue:g} the pair looks cointegrated")  # fmt: skip
+            cols[3].metric(
+                "coint p-value",
+                _fmt(pm.get("coint_pvalue"), ".4f"),
+                help="Engle-Granger p-value of the spread; below "
+                f"{settings.cointegration_pvalue:g} the pair looks cointegrated",
+            )
             cols[4].metric("ADF p-value", _fmt(pm.get("adf_pvalue"), ".4f"))
             hl = _num(pm.get("half_life"))
-            cols[5].metric("half-life", _duration(hl * settings.analytics_bar_s) if hl == hl else "—")
+            cols[5].metric(
+                "half-life", _duration(hl * settings.analytics_bar_s) if hl == hl else "—"
+            )
             cols[6].metric("observations", _fmt(pm.get("n_obs"), ".0f"))
             age = pm.get("age_s")
             age_txt = f"computed {age:.0f} s ago" if age is not None else "age unknown"
@@ -255,12 +315,21 @@ def live_tiles() -> None:
                 c[1].caption("no live execution metrics yet")
                 continue
             c[1].metric("VWAP", _fmt(m.get("vwap"), ",.2f"))
-            c[2].metric("imbalance", _fmt(m.get("imbalance"), "+.2f"),
-                        help="Aggressor (buy − sell) / total volume over the live window")  # fmt: skip
-            c[3].metric("vol percentile", _fmt(m.get("vol_percentile"), ".0f"),
-                        help="Realised-vol percentile within its own recent history")  # fmt: skip
-            c[4].metric("vol ratio", _fmt(m.get("vol_ratio"), ".2f"),
-                        help="Short / long realised volatility (spike detector)")  # fmt: skip
+            c[2].metric(
+                "imbalance",
+                _fmt(m.get("imbalance"), "+.2f"),
+                help="Aggressor (buy − sell) / total volume over the live window",
+            )
+            c[3].metric(
+                "vol percentile",
+                _fmt(m.get("vol_percentile"), ".0f"),
+                help="Realised-vol percentile within its own recent history",
+            )
+            c[4].metric(
+                "vol ratio",
+                _fmt(m.get("vol_ratio"), ".2f"),
+                help="Short / long realised volatility (spike detector)",
+            )
             trend = {1: "up", -1: "down"}.get(int(_num(m.get("trend_direction")) or 0), "none")
             c[5].metric("trend", trend)
             age = m.get("age_s")
@@ -288,32 +357,48 @@ def pair_panels() -> None:
         try:
             series = stat_q.pair_series(closes, sym_y, sym_x, zwin)
         except analytics.AnalyticsError as exc:
-            st.info(f"Spread analytics need more data: {exc}. Lower the z-score window or widen "
-                    "the lookback.", icon=":material/hourglass_empty:")  # fmt: skip
+            st.info(
+                f"Spread analytics need more data: {exc}. Lower the z-score window or widen "
+                "the lookback.",
+                icon=":material/hourglass_empty:",
+            )
             _download("Download bars CSV", bars, f"bars_{sym_y}_{sym_x}_{timeframe}.csv", "dl_bars")
             return
         f = series.frame
         z = float(f["zscore"].iloc[-1])
         c = st.columns(5)
-        c[0].metric("z-score (bars)", _fmt(z, "+.2f"), _signal(z, entry, exit_),
-                    delta_color=_signal_colour(z, entry), delta_arrow="off")  # fmt: skip
+        c[0].metric(
+            "z-score (bars)",
+            _fmt(z, "+.2f"),
+            _signal(z, entry, exit_),
+            delta_color=_signal_colour(z, entry),
+            delta_arrow="off",
+        )
         c[1].metric("β (window OLS)", _fmt(series.hedge.beta))
         c[2].metric("ρ (rolling)", _fmt(f["correlation"].iloc[-1], ".3f"))
         c[3].metric("coint p (window)", _fmt(series.coint_pvalue, ".4f"))
         c[4].metric("half-life (window)", _duration(series.half_life_bars * bar_seconds))
-        st.plotly_chart(charts.spread_zscore(f, entry, exit_, f"Spread and z-score · {label}"),
-                        key="spread")  # fmt: skip
+        st.plotly_chart(
+            charts.spread_zscore(f, entry, exit_, f"Spread and z-score · {label}"), key="spread"
+        )
         left, right = st.columns(2)
         with left:
-            st.plotly_chart(charts.hedge_ratio(f, series.hedge.beta, f"Rolling hedge ratio ({zwin} bars)"),
-                            key="hedge")  # fmt: skip
+            st.plotly_chart(
+                charts.hedge_ratio(f, series.hedge.beta, f"Rolling hedge ratio ({zwin} bars)"),
+                key="hedge",
+            )
         with right:
-            st.plotly_chart(charts.correlation(f, f"Rolling return correlation ({zwin} bars)"),
-                            key="corr")  # fmt: skip
+            st.plotly_chart(
+                charts.correlation(f, f"Rolling return correlation ({zwin} bars)"), key="corr"
+            )
         d1, d2 = st.columns(2)
         with d1:
-            _download("Download pair series CSV", f.rename_axis("bucket"),
-                      f"pair_{sym_y}_{sym_x}_{timeframe}.csv", "dl_pair")  # fmt: skip
+            _download(
+                "Download pair series CSV",
+                f.rename_axis("bucket"),
+                f"pair_{sym_y}_{sym_x}_{timeframe}.csv",
+                "dl_pair",
+            )
         with d2:
             _download("Download bars CSV", bars, f"bars_{sym_y}_{sym_x}_{timeframe}.csv", "dl_bars")
 
@@ -324,9 +409,11 @@ def statistics_panels() -> None:
     with _guard("Pair statistics"), _db() as conn:
         hist = stat_q.pair_statistics_history(conn, sym_y, sym_x, limit=max(lookback, 500))
         if hist.empty:
-            st.info(f"No stored statistics for {pair} yet: the live engine writes one row a minute "
-                    "and the Dagster pair-statistics asset writes batch rows.",
-                    icon=":material/hourglass_empty:")  # fmt: skip
+            st.info(
+                f"No stored statistics for {pair} yet: the live engine writes one row a minute "
+                "and the Dagster pair-statistics asset writes batch rows.",
+                icon=":material/hourglass_empty:",
+            )
             return
         latest = stat_q.latest_pair_statistics(hist)
         cols = st.columns(len(latest) * 3)
@@ -334,12 +421,20 @@ def statistics_panels() -> None:
         for source, row in sorted(latest.items()):
             cols[i].metric(f"ADF p ({source})", _fmt(row.get("adf_pvalue"), ".4f"))
             cols[i + 1].metric(f"EG p ({source})", _fmt(row.get("eg_pvalue"), ".4f"))
-            cols[i + 2].metric(f"half-life ({source}, {row.get('bar_interval')})",
-                               _fmt(row.get("half_life"), ".1f") + " bars")  # fmt: skip
+            cols[i + 2].metric(
+                f"half-life ({source}, {row.get('bar_interval')})",
+                _fmt(row.get("half_life"), ".1f") + " bars",
+            )
             i += 3
-        st.plotly_chart(charts.stationarity(hist, settings.cointegration_pvalue,
-                                            f"Stationarity history · {pair}"), key="stationarity")  # fmt: skip
-        _download("Download statistics CSV", hist, f"pair_statistics_{sym_y}_{sym_x}.csv", "dl_stats")
+        st.plotly_chart(
+            charts.stationarity(
+                hist, settings.cointegration_pvalue, f"Stationarity history · {pair}"
+            ),
+            key="stationarity",
+        )
+        _download(
+            "Download statistics CSV", hist, f"pair_statistics_{sym_y}_{sym_x}.csv", "dl_stats"
+        )
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -358,17 +453,29 @@ def symbol_panels() -> None:
                 continue
             s = stat_q.symbol_series(b, zwin)
             vol = s.frame["realized_vol"].dropna()
-            bands = (float(vol.quantile(0.25)), float(vol.quantile(0.75))) if len(vol) > 10 else None
-            regime = (f"{s.regime.label.upper()} vol regime · {s.regime.percentile:.0f}th percentile"
-                      if s.regime else "vol regime: not enough history")  # fmt: skip
-            st.markdown(f"**{sym}** · {regime} · last imbalance "
-                        f"{_fmt(s.frame['imbalance'].iloc[-1], '+.2f')}")  # fmt: skip
-            st.plotly_chart(charts.symbol_panels(s.frame, f"{sym} · {timeframe}", bands, zwin),
-                            key=f"sym_{sym}")  # fmt: skip
+            bands = (
+                (float(vol.quantile(0.25)), float(vol.quantile(0.75))) if len(vol) > 10 else None
+            )
+            regime = (
+                f"{s.regime.label.upper()} vol regime · {s.regime.percentile:.0f}th percentile"
+                if s.regime
+                else "vol regime: not enough history"
+            )
+            st.markdown(
+                f"**{sym}** · {regime} · last imbalance "
+                f"{_fmt(s.frame['imbalance'].iloc[-1], '+.2f')}"
+            )
+            st.plotly_chart(
+                charts.symbol_panels(s.frame, f"{sym} · {timeframe}", bands, zwin), key=f"sym_{sym}"
+            )
             frames.append(s.frame.assign(symbol=sym))
         if frames:
-            _download("Download symbol series CSV", pd.concat(frames).rename_axis("bucket"),
-                      f"symbols_{sym_y}_{sym_x}_{timeframe}.csv", "dl_symbols")  # fmt: skip
+            _download(
+                "Download symbol series CSV",
+                pd.concat(frames).rename_axis("bucket"),
+                f"symbols_{sym_y}_{sym_x}_{timeframe}.csv",
+                "dl_symbols",
+            )
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -377,18 +484,29 @@ def alert_feed() -> None:
     with _guard("Alert feed"), _db() as conn:
         events = alert_q.recent_alert_events(conn, limit=200)
         if events.empty:
-            st.info("No alerts yet. Fired alerts from the daemon and Dagster sensors appear here.",
-                    icon=":material/notifications_off:")  # fmt: skip
+            st.info(
+                "No alerts yet. Fired alerts from the daemon and Dagster sensors appear here.",
+                icon=":material/notifications_off:",
+            )
             return
         counts = events["severity"].value_counts()
         colour = {"critical": "red", "warning": "orange", "info": "blue"}
-        st.markdown(" ".join(f":{colour[s]}-badge[{s}: {counts.get(s, 0)}]"
-                             for s in alert_q.SEVERITIES[::-1]) + f" · newest {len(events)} events")  # fmt: skip
+        st.markdown(
+            " ".join(
+                f":{colour[s]}-badge[{s}: {counts.get(s, 0)}]" for s in alert_q.SEVERITIES[::-1]
+            )
+            + f" · newest {len(events)} events"
+        )
         shown = events.drop(columns=["metrics", "id"])
         styled = shown.style.map(lambda s: SEVERITY_STYLE.get(s, ""), subset=["severity"])
-        st.dataframe(styled, hide_index=True, width="stretch",
-                     column_config={"time": st.column_config.DatetimeColumn("time (UTC)",
-                                                                            format="YYYY-MM-DD HH:mm:ss")})  # fmt: skip
+        st.dataframe(
+            styled,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss")
+            },
+        )
         _download("Download alerts CSV", events, "alert_events.csv", "dl_alerts")
 
 
@@ -415,23 +533,43 @@ def rule_editor() -> None:
             kind = c[1].selectbox("Kind", alert_q.RULE_KINDS, key="rule_kind")
             target = c[2].selectbox("Target", ["*", *pairs, *symbols], key="rule_target")
             severity = c[3].selectbox("Severity", alert_q.SEVERITIES, index=1, key="rule_severity")
-            cooldown = c[4].number_input("Cooldown (s)", 0.0, 86400.0, 60.0, step=10.0,
-                                         key="rule_cooldown")  # fmt: skip
+            cooldown = c[4].number_input(
+                "Cooldown (s)", 0.0, 86400.0, 60.0, step=10.0, key="rule_cooldown"
+            )
             c2 = st.columns([1, 3])
             threshold = c2[0].number_input(
-                "Threshold", value=2.0, step=0.1, format="%.4f", key="rule_threshold",
-                help="; ".join(f"{k}: {key} — {meaning}"
-                               for k, (key, _, _, meaning) in alert_q.KIND_PARAM.items()))  # fmt: skip
+                "Threshold",
+                value=2.0,
+                step=0.1,
+                format="%.4f",
+                key="rule_threshold",
+                help="; ".join(
+                    f"{k}: {key} — {meaning}"
+                    for k, (key, _, _, meaning) in alert_q.KIND_PARAM.items()
+                ),
+            )
             expression = c2[1].text_input(
-                "Expression (custom rules only)", key="rule_expression",
+                "Expression (custom rules only)",
+                key="rule_expression",
                 placeholder="abs(zscore) > 2.5 and correlation > 0.7",
-                help="Metric names: " + ", ".join(sorted(alert_q.EXPRESSION_METRICS)))  # fmt: skip
+                help="Metric names: " + ", ".join(sorted(alert_q.EXPRESSION_METRICS)),
+            )
             submitted = st.form_submit_button("Add rule", type="primary")
         if submitted:
-            params = {alert_q.KIND_PARAM[kind][0]: float(threshold)} if kind in alert_q.KIND_PARAM else {}
-            draft = alert_q.RuleDraft(name=name, kind=kind, target=target, params=params,
-                                      expression=expression if kind == "custom" else None,
-                                      severity=severity, cooldown_s=float(cooldown))  # fmt: skip
+            params = (
+                {alert_q.KIND_PARAM[kind][0]: float(threshold)}
+                if kind in alert_q.KIND_PARAM
+                else {}
+            )
+            draft = alert_q.RuleDraft(
+                name=name,
+                kind=kind,
+                target=target,
+                params=params,
+                expression=expression if kind == "custom" else None,
+                severity=severity,
+                cooldown_s=float(cooldown),
+            )
             try:
                 with _db() as conn:
                     alert_q.add_rule(conn, draft, symbols, pairs)
@@ -448,8 +586,9 @@ def rule_editor() -> None:
             st.info("No alert rules yet: add one above, or load them from YAML with the CLI.")
             return
         head = st.columns([2, 1.4, 1.4, 2.4, 0.9, 0.9, 0.8])
-        for h, t in zip(head, ["name", "kind", "target", "condition", "severity", "enabled", ""],
-                        strict=True):  # fmt: skip
+        for h, t in zip(
+            head, ["name", "kind", "target", "condition", "severity", "enabled", ""], strict=True
+        ):
             h.caption(t)
         for r in rules.itertuples(index=False):
             row = st.columns([2, 1.4, 1.4, 2.4, 0.9, 0.9, 0.8], vertical_alignment="center")
@@ -460,10 +599,21 @@ def rule_editor() -> None:
             row[3].code(cond, language=None)
             row[4].write(r.severity)
             key = f"rule_enabled_{r.id}"
-            row[5].toggle("on", value=bool(r.enabled), key=key, on_change=_toggle_rule,
-                          args=(int(r.id), key), label_visibility="collapsed")  # fmt: skip
-            row[6].button(":material/delete:", key=f"rule_delete_{r.id}", help=f"Delete {r.name}",
-                          on_click=_delete_rule, args=(int(r.id), str(r.name)))  # fmt: skip
+            row[5].toggle(
+                "on",
+                value=bool(r.enabled),
+                key=key,
+                on_change=_toggle_rule,
+                args=(int(r.id), key),
+                label_visibility="collapsed",
+            )
+            row[6].button(
+                ":material/delete:",
+                key=f"rule_delete_{r.id}",
+                help=f"Delete {r.name}",
+                on_click=_delete_rule,
+                args=(int(r.id), str(r.name)),
+            )
         _download("Download rules CSV", rules, "alert_rules.csv", "dl_rules")
 
 

@@ -36,27 +36,153 @@ class Edge:
     read: bool = False  # dotted when a read, solid when a write
 
 
-LAYERS = ["data source", "ingestion", "sinks", "analytics", "alerts", "dashboard", "Dagster (batch)"]
+LAYERS = [
+    "data source",
+    "ingestion",
+    "sinks",
+    "analytics",
+    "alerts",
+    "dashboard",
+    "Dagster (batch)",
+]
 
 NODES = [
-    Node("binance", "Binance USD-M WS", "", "wss://fstream.binance.com\n/public @trade · /market @aggTrade", 0, "#f5f5f5"),
-    Node("sim", "Exchange simulator", "quant_platform/simulator/server.py", "ws+REST 127.0.0.1:9443\nfaults, replay", 0, "#f5f5f5"),
-    Node("conn", "FeedConnection", "quant_platform/feed/connection.py", "backoff + full jitter\nper-stream liveness", 1),
-    Node("decoder", "TradeDecoder", "quant_platform/feed/decoder.py", "msgspec, validate\n~µs/frame", 1),
-    Node("continuity", "TradeIdTracker + REST backfill", "quant_platform/feed/backfill.py", "dups dropped, gaps filled", 1),
-    Node("buffer", "TickBuffer", "quant_platform/storage/tick_buffer.py", "deque 1000/symbol\nread < 1 ms", 2, "#d5e8d4"),
-    Node("redis_sink", "RedisTickSink", "quant_platform/storage/redis_sink.py", "pipelined XADD\nRedis 127.0.0.1:56379", 2, "#d5e8d4"),
-    Node("flusher", "BatchFlusher + Spool", "quant_platform/storage/batch_flusher.py", "5 s or 1000 ticks, COPY\nTimescaleDB 127.0.0.1:55432", 2, "#d5e8d4"),
-    Node("live", "Live analytics", "quant_platform/ingestion/live_analytics.py", "every 5 s, all pairs\n< 100 ms/cycle", 3, "#fff2cc"),
-    Node("lib", "analytics library", "quant_platform/analytics/pairs.py", "OLS, ADF, EG, half-life\nVWAP, imbalance, regime", 3, "#fff2cc"),
-    Node("alerts", "AlertEngine", "quant_platform/alerts/engine.py", "every 500 ms\ncooldown, rate limit", 4, "#f8cecc"),
-    Node("alert_sinks", "Alert sinks", "quant_platform/alerts/sinks.py", "log, file, webhook, SMTP", 4, "#f8cecc"),
-    Node("dashboard", "Streamlit dashboard", "dashboard/app.py", "127.0.0.1:8501\nrefresh 5 s", 5, "#e1d5e7"),
-    Node("ohlcv", "ohlcv assets", "quant_platform/orchestration/ohlcv/assets.py", "hourly partitions\ntime_bucket, ≤ 30 s behind", 6, "#ffe6cc"),
-    Node("stats", "pair_statistics", "quant_platform/orchestration/pair_statistics/assets.py", "every 5 min", 6, "#ffe6cc"),
-    Node("retention", "retention job", "quant_platform/orchestration/retention/jobs.py", "drop_chunks 7 d, daily", 6, "#ffe6cc"),
-    Node("sensors", "alert sensors", "quant_platform/orchestration/alerting/sensors.py", "coint break, freshness,\nrun failure, dispatch", 6, "#ffe6cc"),
-    Node("webserver", "Dagster webserver + daemon", "workspace.yaml", "127.0.0.1:3000", 6, "#ffe6cc"),
+    Node(
+        "binance",
+        "Binance USD-M WS",
+        "",
+        "wss://fstream.binance.com\n/public @trade · /market @aggTrade",
+        0,
+        "#f5f5f5",
+    ),
+    Node(
+        "sim",
+        "Exchange simulator",
+        "quant_platform/simulator/server.py",
+        "ws+REST 127.0.0.1:9443\nfaults, replay",
+        0,
+        "#f5f5f5",
+    ),
+    Node(
+        "conn",
+        "FeedConnection",
+        "quant_platform/feed/connection.py",
+        "backoff + full jitter\nper-stream liveness",
+        1,
+    ),
+    Node(
+        "decoder",
+        "TradeDecoder",
+        "quant_platform/feed/decoder.py",
+        "msgspec, validate\n~µs/frame",
+        1,
+    ),
+    Node(
+        "continuity",
+        "TradeIdTracker + REST backfill",
+        "quant_platform/feed/backfill.py",
+        "dups dropped, gaps filled",
+        1,
+    ),
+    Node(
+        "buffer",
+        "TickBuffer",
+        "quant_platform/storage/tick_buffer.py",
+        "deque 1000/symbol\nread < 1 ms",
+        2,
+        "#d5e8d4",
+    ),
+    Node(
+        "redis_sink",
+        "RedisTickSink",
+        "quant_platform/storage/redis_sink.py",
+        "pipelined XADD\nRedis 127.0.0.1:56379",
+        2,
+        "#d5e8d4",
+    ),
+    Node(
+        "flusher",
+        "BatchFlusher + Spool",
+        "quant_platform/storage/batch_flusher.py",
+        "5 s or 1000 ticks, COPY\nTimescaleDB 127.0.0.1:55432",
+        2,
+        "#d5e8d4",
+    ),
+    Node(
+        "live",
+        "Live analytics",
+        "quant_platform/ingestion/live_analytics.py",
+        "every 5 s, all pairs\n< 100 ms/cycle",
+        3,
+        "#fff2cc",
+    ),
+    Node(
+        "lib",
+        "analytics library",
+        "quant_platform/analytics/pairs.py",
+        "OLS, ADF, EG, half-life\nVWAP, imbalance, regime",
+        3,
+        "#fff2cc",
+    ),
+    Node(
+        "alerts",
+        "AlertEngine",
+        "quant_platform/alerts/engine.py",
+        "every 500 ms\ncooldown, rate limit",
+        4,
+        "#f8cecc",
+    ),
+    Node(
+        "alert_sinks",
+        "Alert sinks",
+        "quant_platform/alerts/sinks.py",
+        "log, file, webhook, SMTP",
+        4,
+        "#f8cecc",
+    ),
+    Node(
+        "dashboard",
+        "Streamlit dashboard",
+        "dashboard/app.py",
+        "127.0.0.1:8501\nrefresh 5 s",
+        5,
+        "#e1d5e7",
+    ),
+    Node(
+        "ohlcv",
+        "ohlcv assets",
+        "quant_platform/orchestration/ohlcv/assets.py",
+        "hourly partitions\ntime_bucket, ≤ 30 s behind",
+        6,
+        "#ffe6cc",
+    ),
+    Node(
+        "stats",
+        "pair_statistics",
+        "quant_platform/orchestration/pair_statistics/assets.py",
+        "every 5 min",
+        6,
+        "#ffe6cc",
+    ),
+    Node(
+        "retention",
+        "retention job",
+        "quant_platform/orchestration/retention/jobs.py",
+        "drop_chunks 7 d, daily",
+        6,
+        "#ffe6cc",
+    ),
+    Node(
+        "sensors",
+        "alert sensors",
+        "quant_platform/orchestration/alerting/sensors.py",
+        "coint break, freshness,\nrun failure, dispatch",
+        6,
+        "#ffe6cc",
+    ),
+    Node(
+        "webserver", "Dagster webserver + daemon", "workspace.yaml", "127.0.0.1:3000", 6, "#ffe6cc"
+    ),
 ]
 
 EDGES = [
@@ -170,7 +296,9 @@ def dot_source() -> str:
         extra = "" if down else ", constraint=false"
         lines.append(f'  {e.src} -> {e.dst} [label="{e.label}", style={style}{extra}];')
     lines.append("  sim -> f0 [style=invis]; f0 -> f1 -> f2 -> f3 -> f4 [style=invis];")
-    lines.append("  sim -> webserver [style=invis]; webserver -> ohlcv -> stats -> sensors [style=invis];")
+    lines.append(
+        "  sim -> webserver [style=invis]; webserver -> ohlcv -> stats -> sensors [style=invis];"
+    )
     lines.append("  retention -> sensors [style=invis]; webserver -> retention [style=invis];")
     lines.append("  buffer -> live [style=invis]; live -> alerts -> dashboard [style=invis];")
     lines.append("}")
@@ -184,8 +312,11 @@ def main() -> int:
     if dot is None:
         print("Graphviz `dot` not found: apt-get install graphviz", file=sys.stderr)
         return 1
-    subprocess.run([dot, "-Tpng", "-Gdpi=110", "-o", str(DOCS / "architecture.png")],
-                   input=dot_source().encode(), check=True)  # fmt: skip
+    subprocess.run(
+        [dot, "-Tpng", "-Gdpi=110", "-o", str(DOCS / "architecture.png")],
+        input=dot_source().encode(),
+        check=True,
+    )
     print(f"wrote {DOCS / 'architecture.drawio'} and {DOCS / 'architecture.png'}")
     return 0
 

@@ -6,6 +6,7 @@ bash scripts/setup.sh --test || exit 1
 .venv/bin/qp services start || exit 1
 .venv/bin/qp db migrate || exit 1
 .venv/bin/ruff check . || exit 1
+.venv/bin/ruff format --check . || exit 1
 .venv/bin/pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

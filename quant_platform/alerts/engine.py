@@ -78,11 +78,14 @@ class AlertEvent:
         return cls(
             rule_name=str(d.get("rule_name", "?")),
             rule_id=int(rid) if rid not in (None, "") else None,
-            kind=str(d.get("kind", "?")), target=str(d.get("target", "")),
-            severity=str(d.get("severity", "warning")), message=str(d.get("message", "")),
+            kind=str(d.get("kind", "?")),
+            target=str(d.get("target", "")),
+            severity=str(d.get("severity", "warning")),
+            message=str(d.get("message", "")),
             metrics=dict(metrics) if isinstance(metrics, Mapping) else {"raw": str(metrics)},
-            time=ts, source=str(d.get("source", "daemon")),
-        )  # fmt: skip
+            time=ts,
+            source=str(d.get("source", "daemon")),
+        )
 
 
 def json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,7 +147,9 @@ class AlertEngine:
     @property
     def suppressed(self) -> Counter[str]:
         """Suppressed events per rule name, and the global limiter's under `"*"`."""
-        c: Counter[str] = Counter({k: b.suppressed for k, b in self._buckets.items() if b.suppressed})
+        c: Counter[str] = Counter(
+            {k: b.suppressed for k, b in self._buckets.items() if b.suppressed}
+        )
         if self._global and self._global.suppressed:
             c[GLOBAL_KEY] = self._global.suppressed
         return c
@@ -158,8 +163,9 @@ class AlertEngine:
         if self.per_rule_rate is not None:
             bucket = self._buckets.get(rule.name)
             if bucket is None:
-                bucket = TokenBucket(self.per_rule_rate.rate_per_s, self.per_rule_rate.burst,
-                                     self.clock)  # fmt: skip
+                bucket = TokenBucket(
+                    self.per_rule_rate.rate_per_s, self.per_rule_rate.burst, self.clock
+                )
                 self._buckets[rule.name] = bucket
             if not bucket.peek(now):
                 bucket.suppressed += 1
@@ -190,8 +196,9 @@ class AlertEngine:
         self.fired += len(events)
         return events
 
-    def _evaluate_one(self, rule: AlertRule, target: str, metrics: Mapping[str, float],
-                      now: float) -> AlertEvent | None:  # fmt: skip
+    def _evaluate_one(
+        self, rule: AlertRule, target: str, metrics: Mapping[str, float], now: float
+    ) -> AlertEvent | None:
         st = self._state.get((rule.name, target))
         if st is None:
             st = self._state[(rule.name, target)] = _State()
@@ -215,8 +222,9 @@ class AlertEngine:
         st.last_fired = now
         if not self._admit(rule, now):
             return None
-        values: dict[str, Any] = {k: _num(metrics.get(k)) for k in rule.relevant_metrics()
-                                  if k in metrics}  # fmt: skip
+        values: dict[str, Any] = {
+            k: _num(metrics.get(k)) for k in rule.relevant_metrics() if k in metrics
+        }
         if math.isfinite(chk.threshold):
             values["threshold"] = chk.threshold
         if rule.kind == "correlation_break":
@@ -224,14 +232,21 @@ class AlertEngine:
             if base is not None:
                 values["baseline"] = base
         return AlertEvent(
-            rule_name=rule.name, rule_id=rule.id, kind=rule.kind, target=target,
-            severity=rule.severity, message=f"{target}: {chk.message}", metrics=values,
-            time=now, source="daemon",
-        )  # fmt: skip
+            rule_name=rule.name,
+            rule_id=rule.id,
+            kind=rule.kind,
+            target=target,
+            severity=rule.severity,
+            message=f"{target}: {chk.message}",
+            metrics=values,
+            time=now,
+            source="daemon",
+        )
 
     @staticmethod
-    def _update_baseline(rule: AlertRule, st: _State, metrics: Mapping[str, float],
-                         firing: bool) -> None:  # fmt: skip
+    def _update_baseline(
+        rule: AlertRule, st: _State, metrics: Mapping[str, float], firing: bool
+    ) -> None:
         """EWMA of correlation, frozen while the break is active so it is not chased down."""
         c = _num(metrics.get("correlation"))
         if not math.isfinite(c) or firing or not st.armed:
@@ -301,8 +316,10 @@ class AlertLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every `interval_s` until `stop` is set; sink workers stop with it."""
-        workers = [asyncio.create_task(self._sink_worker(s, q), name=f"alert-sink-{i}")
-                   for i, (s, q) in enumerate(self._make_queues())]  # fmt: skip
+        workers = [
+            asyncio.create_task(self._sink_worker(s, q), name=f"alert-sink-{i}")
+            for i, (s, q) in enumerate(self._make_queues())
+        ]
         try:
             while not stop.is_set():
                 t0 = time.monotonic()
@@ -350,7 +367,9 @@ class AlertLoop:
                     q.put_nowait(item)
                 except asyncio.QueueFull:
                     self.dropped[getattr(sink, "name", str(sink))] += 1
-                    log.warning("alert sink %s is behind; event dropped", getattr(sink, "name", sink))
+                    log.warning(
+                        "alert sink %s is behind; event dropped", getattr(sink, "name", sink)
+                    )
         return fired
 
     async def _persist(self, events: list[AlertEvent]) -> list[int | None]:
@@ -411,8 +430,9 @@ class AlertLoop:
             del self.deliveries[:-1000]
             if self.store is not None and event_id is not None:
                 try:
-                    await asyncio.to_thread(self.store.record_delivery, event_id, result,
-                                            event.time_dt)  # fmt: skip
+                    await asyncio.to_thread(
+                        self.store.record_delivery, event_id, result, event.time_dt
+                    )
                 except Exception as exc:
                     log.warning("delivery of alert %s not recorded: %s", event_id, exc)
 
@@ -441,9 +461,20 @@ def build_alert_loop(settings: Any, snapshot_fn: Callable[[], Any]) -> AlertLoop
         rules = [r for r in file_rules if r.enabled]
     sinks = build_sinks(load_sink_specs(path), deliver_from="daemon")
     engine = AlertEngine(rules, default_cooldown_s=settings.alert_cooldown_s)
-    stream = AlertStream(settings.redis_url, RedisKeys(settings.redis_prefix),
-                         maxlen=settings.redis_stream_maxlen)  # fmt: skip
-    log.info("alerts: %d rule(s), sinks %s, every %.2fs", len(rules),
-             ", ".join(s.name for s in sinks), settings.alert_interval_s)  # fmt: skip
-    return AlertLoop(engine, snapshot_fn, store=store, stream=stream, sinks=sinks,
-                     interval_s=settings.alert_interval_s)  # fmt: skip
+    stream = AlertStream(
+        settings.redis_url, RedisKeys(settings.redis_prefix), maxlen=settings.redis_stream_maxlen
+    )
+    log.info(
+        "alerts: %d rule(s), sinks %s, every %.2fs",
+        len(rules),
+        ", ".join(s.name for s in sinks),
+        settings.alert_interval_s,
+    )
+    return AlertLoop(
+        engine,
+        snapshot_fn,
+        store=store,
+        stream=stream,
+        sinks=sinks,
+        interval_s=settings.alert_interval_s,
+    )

@@ -34,15 +34,39 @@ MAX_BRACKET_DEPTH = 32
 MAX_AST_DEPTH = 64
 MAX_EXPONENT = 64.0
 
-PAIR_METRICS = frozenset({
-    "zscore", "hedge_ratio", "intercept", "spread", "spread_mean", "spread_std",
-    "correlation", "adf_stat", "adf_pvalue", "coint_pvalue", "half_life", "n_obs",
-})  # fmt: skip
-SYMBOL_METRICS = frozenset({
-    "price", "last_price", "vwap", "imbalance", "vol_percentile", "realized_vol",
-    "vol_short", "vol_long", "vol_ratio", "trend_direction", "trend_slope", "trend_pvalue",
-    "n_trades",
-})  # fmt: skip
+PAIR_METRICS = frozenset(
+    {
+        "zscore",
+        "hedge_ratio",
+        "intercept",
+        "spread",
+        "spread_mean",
+        "spread_std",
+        "correlation",
+        "adf_stat",
+        "adf_pvalue",
+        "coint_pvalue",
+        "half_life",
+        "n_obs",
+    }
+)
+SYMBOL_METRICS = frozenset(
+    {
+        "price",
+        "last_price",
+        "vwap",
+        "imbalance",
+        "vol_percentile",
+        "realized_vol",
+        "vol_short",
+        "vol_long",
+        "vol_ratio",
+        "trend_direction",
+        "trend_slope",
+        "trend_pvalue",
+        "n_trades",
+    }
+)
 # Short names used in docs and examples (`abs(z) > 2.5 and adf_p < 0.05`).
 ALIASES: dict[str, str] = {
     "z": "zscore",
@@ -193,9 +217,7 @@ def _check_shape(text: str) -> None:
         if ch in "([{":
             depth += 1
             if depth > MAX_BRACKET_DEPTH:
-                raise ExpressionError(
-                    f"brackets nested deeper than {MAX_BRACKET_DEPTH}", i, text
-                )
+                raise ExpressionError(f"brackets nested deeper than {MAX_BRACKET_DEPTH}", i, text)
         elif ch in ")]}":
             depth -= 1
 
@@ -249,6 +271,7 @@ class _Compiler:
             if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
                 if abs(float(node.right.value)) > MAX_EXPONENT:
                     raise self.fail(f"exponent larger than {MAX_EXPONENT:g}", node.right)
+
             def binop(m: Mapping[str, float]) -> float:
                 r = op(left(m), right(m))
                 if not math.isfinite(r):  # overflow to inf, inf - inf: a math error
@@ -298,7 +321,9 @@ class _Compiler:
         word = _NODE_WORDS.get(type(node), type(node).__name__)
         err = self.fail(f"{word} not allowed in alert conditions", node)
         if isinstance(node, ast.Attribute) and node.end_col_offset is not None:
-            err.column = self.col(node) + (node.end_col_offset - node.col_offset) - len(node.attr) - 1
+            err.column = (
+                self.col(node) + (node.end_col_offset - node.col_offset) - len(node.attr) - 1
+            )
         elif isinstance(node, ast.Subscript):
             err.column = max(0, self.col(node.slice) - 1)
         raise err
@@ -336,6 +361,7 @@ class _Compiler:
             want = str(lo) if lo == hi else f"{lo} to {hi}"
             raise self.fail(f"{fname}() takes {want} argument(s), got {len(node.args)}", node)
         args = [self.compile(a) for a in node.args]
+
         def call(m: Mapping[str, float]) -> float:
             r = fn(*(a(m) for a in args))
             if not math.isfinite(r):

@@ -22,8 +22,9 @@ class RateLimit(NamedTuple):
 class TokenBucket:
     """Classic token bucket; the clock is injectable for deterministic tests."""
 
-    def __init__(self, rate_per_s: float, burst: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self, rate_per_s: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate_per_s < 0 or burst < 1:
             raise ValueError("rate_per_s must be >= 0 and burst >= 1")
         self.rate = float(rate_per_s)

@@ -41,8 +41,9 @@ def stream_fields(event_id: int | None, e: AlertEvent) -> dict[str, str]:
 class AlertStream:
     """XADD (approximate MAXLEN) + PUBLISH "alerts" on the updates channel."""
 
-    def __init__(self, redis_url: str, keys: RedisKeys, maxlen: int = STREAM_MAXLEN,
-                 timeout_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, redis_url: str, keys: RedisKeys, maxlen: int = STREAM_MAXLEN, timeout_s: float = 1.0
+    ) -> None:
         self.redis_url = redis_url
         self.keys = keys
         self.maxlen = maxlen
@@ -55,9 +56,11 @@ class AlertStream:
     def _get_client(self) -> aioredis.Redis:
         if self._client is None:
             self._client = aioredis.Redis.from_url(
-                self.redis_url, decode_responses=True, socket_timeout=self.timeout_s,
+                self.redis_url,
+                decode_responses=True,
+                socket_timeout=self.timeout_s,
                 socket_connect_timeout=self.timeout_s,
-            )  # fmt: skip
+            )
         return self._client
 
     async def append(self, items: Iterable[tuple[int | None, AlertEvent]]) -> list[str]:
@@ -70,8 +73,12 @@ class AlertStream:
         try:
             pipe = self._get_client().pipeline(transaction=False)
             for event_id, e in items:
-                pipe.xadd(self.keys.alerts_stream, stream_fields(event_id, e),
-                          maxlen=self.maxlen, approximate=True)  # fmt: skip
+                pipe.xadd(
+                    self.keys.alerts_stream,
+                    stream_fields(event_id, e),
+                    maxlen=self.maxlen,
+                    approximate=True,
+                )
             pipe.publish(self.keys.updates_channel, "alerts")
             res = await pipe.execute()
         except (redis.RedisError, OSError) as exc:
@@ -95,9 +102,12 @@ class AlertStream:
                 pass
 
 
-def append_sync(client: redis.Redis, keys: RedisKeys,
-                items: Iterable[tuple[int | None, AlertEvent]],
-                maxlen: int = STREAM_MAXLEN) -> list[str]:  # fmt: skip
+def append_sync(
+    client: redis.Redis,
+    keys: RedisKeys,
+    items: Iterable[tuple[int | None, AlertEvent]],
+    maxlen: int = STREAM_MAXLEN,
+) -> list[str]:
     """The same entries from synchronous code (Dagster sensors, CLI); raises RedisError."""
     items = list(items)
     if not items:

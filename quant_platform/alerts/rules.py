@@ -64,8 +64,13 @@ PARAM_ALIASES: dict[str, dict[str, str]] = {
 class RuleError(ValueError):
     """An invalid rule; `field` names the offending field (e.g. `params.k`)."""
 
-    def __init__(self, rule: str, field_name: str, message: str,
-                 expression_error: ExpressionError | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rule: str,
+        field_name: str,
+        message: str,
+        expression_error: ExpressionError | None = None,
+    ) -> None:
         super().__init__(f"rule {rule!r}: {field_name}: {message}")
         self.rule = rule
         self.field = field_name
@@ -100,8 +105,9 @@ class AlertRule:
     compiled_clear: Expression | None = field(default=None, init=False, repr=False, compare=False)
     scope: str = field(default="pair", init=False, compare=False)
     # params under canonical keys (dashboard aliases resolved), used by the checks
-    effective: Mapping[str, Any] = field(default_factory=dict, init=False, repr=False,
-                                         compare=False)  # fmt: skip
+    effective: Mapping[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         name = self.name if isinstance(self.name, str) else repr(self.name)
@@ -110,8 +116,9 @@ class AlertRule:
         if self.kind not in KINDS:
             raise RuleError(name, "kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
         if self.severity not in SEVERITIES:
-            raise RuleError(name, "severity", f"{self.severity!r} is not one of "
-                            f"{', '.join(SEVERITIES)}")  # fmt: skip
+            raise RuleError(
+                name, "severity", f"{self.severity!r} is not one of {', '.join(SEVERITIES)}"
+            )
         if self.cooldown_s is not None:
             try:
                 cd = float(self.cooldown_s)
@@ -130,8 +137,9 @@ class AlertRule:
         object.__setattr__(self, "target", target)
         if self.kind in ENGINE_KINDS:
             self._validate_params(name)
-        scope = {"zscore": "pair", "correlation_break": "pair",
-                 "volatility_spike": "symbol"}.get(self.kind, "any")  # fmt: skip
+        scope = {"zscore": "pair", "correlation_break": "pair", "volatility_spike": "symbol"}.get(
+            self.kind, "any"
+        )
         if self.kind == "custom":
             if not self.expression or not str(self.expression).strip():
                 raise RuleError(name, "expression", "a custom rule needs an expression")
@@ -159,8 +167,12 @@ class AlertRule:
         if target != "*" and scope in ("pair", "symbol"):
             is_pair = "/" in target
             if is_pair != (scope == "pair"):
-                raise RuleError(name, "target", f"{target} is a {'pair' if is_pair else 'symbol'}"
-                                f" but this rule uses {scope} metrics")  # fmt: skip
+                raise RuleError(
+                    name,
+                    "target",
+                    f"{target} is a {'pair' if is_pair else 'symbol'}"
+                    f" but this rule uses {scope} metrics",
+                )
         if scope == "any":
             scope = "symbol" if target != "*" and "/" not in target else "pair"
         object.__setattr__(self, "scope", scope)
@@ -168,7 +180,9 @@ class AlertRule:
     def _validate_target(self, name: str) -> str:
         t = self.target
         if not isinstance(t, str) or not t.strip():
-            raise RuleError(name, "target", "use '*', a symbol (BTCUSDT) or a pair (BTCUSDT/ETHUSDT)")
+            raise RuleError(
+                name, "target", "use '*', a symbol (BTCUSDT) or a pair (BTCUSDT/ETHUSDT)"
+            )
         t = t.strip()
         if t == "*":
             return t
@@ -187,19 +201,24 @@ class AlertRule:
         for alias, canonical in PARAM_ALIASES.get(self.kind, {}).items():
             if alias in eff:
                 if canonical in eff:
-                    raise RuleError(name, f"params.{alias}",
-                                    f"same as params.{canonical}; give only one")  # fmt: skip
+                    raise RuleError(
+                        name, f"params.{alias}", f"same as params.{canonical}; give only one"
+                    )
                 eff[canonical] = eff.pop(alias)
                 shown[canonical] = alias
         allowed = _PARAMS[self.kind]
         unknown = set(eff) - allowed
         if unknown:
             also = sorted(allowed | set(PARAM_ALIASES.get(self.kind, {})))
-            raise RuleError(name, f"params.{sorted(unknown)[0]}",
-                            f"unknown for {self.kind} (allowed: {', '.join(also) or 'none'})")  # fmt: skip
+            raise RuleError(
+                name,
+                f"params.{sorted(unknown)[0]}",
+                f"unknown for {self.kind} (allowed: {', '.join(also) or 'none'})",
+            )
 
-        def num(key: str, lo: float = -math.inf, hi: float = math.inf,
-                lo_open: bool = False) -> None:  # fmt: skip
+        def num(
+            key: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False
+        ) -> None:
             if key not in eff:
                 return
             v = eff[key]
@@ -207,8 +226,9 @@ class AlertRule:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise RuleError(name, label, f"must be a number, got {v!r}")
             if v < lo or v > hi or (lo_open and v == lo):
-                raise RuleError(name, label,
-                                f"must be {'>' if lo_open else '>='} {lo:g} and <= {hi:g}")  # fmt: skip
+                raise RuleError(
+                    name, label, f"must be {'>' if lo_open else '>='} {lo:g} and <= {hi:g}"
+                )
             eff[key] = float(v)
             p[shown.get(key, key)] = float(v)
 
@@ -218,7 +238,9 @@ class AlertRule:
         if self.kind == "zscore":
             d = eff.get("direction", "both")
             if d not in DIRECTIONS:
-                raise RuleError(name, "params.direction", f"{d!r} is not one of {', '.join(DIRECTIONS)}")
+                raise RuleError(
+                    name, "params.direction", f"{d!r} is not one of {', '.join(DIRECTIONS)}"
+                )
         if self.kind == "correlation_break":
             num("floor", -1.0, 1.0)
             num("delta", 0.0, 2.0, lo_open=True)
@@ -247,8 +269,9 @@ class AlertRule:
             if v is None:
                 return None
             k = float(self.effective.get("k", 2.0))
-            return Check(v >= k, v < k * (1 - self.hysteresis), v, k,
-                         f"volatility ratio {v:.2f} >= {k:g}")  # fmt: skip
+            return Check(
+                v >= k, v < k * (1 - self.hysteresis), v, k, f"volatility ratio {v:.2f} >= {k:g}"
+            )
         if self.kind == "custom" and self.compiled is not None:
             r = self.compiled.evaluate_or_none(metrics)
             if r is None:
@@ -273,8 +296,9 @@ class AlertRule:
             return Check(z <= -k, z > -clear_at, z, -k, f"z-score {z:+.2f} <= {-k:g}")
         return Check(abs(z) >= k, abs(z) < clear_at, z, k, f"|z-score| {abs(z):.2f} >= {k:g}")
 
-    def _check_correlation(self, metrics: Mapping[str, float],
-                           baseline: float | None) -> Check | None:  # fmt: skip
+    def _check_correlation(
+        self, metrics: Mapping[str, float], baseline: float | None
+    ) -> Check | None:
         c = _get(metrics, "correlation")
         if c is None:
             return None
@@ -310,9 +334,14 @@ class AlertRule:
     # --- conversion -----------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "target": self.target,
-                             "params": dict(self.params), "severity": self.severity,
-                             "enabled": self.enabled}  # fmt: skip
+        d: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "params": dict(self.params),
+            "severity": self.severity,
+            "enabled": self.enabled,
+        }
         if self.expression:
             d["expression"] = self.expression
         if self.cooldown_s is not None:
@@ -325,19 +354,35 @@ class AlertRule:
     def from_dict(cls, d: Mapping[str, Any]) -> AlertRule:
         """Build from YAML/JSON; unknown keys are an error naming the key."""
         name = str(d.get("name", "?"))
-        allowed = {"name", "kind", "target", "params", "expression", "severity",
-                   "cooldown_s", "enabled", "id"}  # fmt: skip
+        allowed = {
+            "name",
+            "kind",
+            "target",
+            "params",
+            "expression",
+            "severity",
+            "cooldown_s",
+            "enabled",
+            "id",
+        }
         extra = set(d) - allowed
         if extra:
-            raise RuleError(name, sorted(extra)[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            raise RuleError(
+                name, sorted(extra)[0], f"unknown field (allowed: {', '.join(sorted(allowed))})"
+            )
         if "name" not in d or "kind" not in d:
             raise RuleError(name, "name" if "name" not in d else "kind", "is required")
         return cls(
-            name=d["name"], kind=d["kind"], target=d.get("target", "*") or "*",
-            params=d.get("params") or {}, expression=d.get("expression"),
-            severity=d.get("severity", "warning"), cooldown_s=d.get("cooldown_s"),
-            enabled=d.get("enabled", True), id=d.get("id"),
-        )  # fmt: skip
+            name=d["name"],
+            kind=d["kind"],
+            target=d.get("target", "*") or "*",
+            params=d.get("params") or {},
+            expression=d.get("expression"),
+            severity=d.get("severity", "warning"),
+            cooldown_s=d.get("cooldown_s"),
+            enabled=d.get("enabled", True),
+            id=d.get("id"),
+        )
 
 
 def _get(metrics: Mapping[str, float], key: str) -> float | None:

@@ -103,8 +103,13 @@ class FileSink:
         try:
             await asyncio.to_thread(self._write, json.dumps(payload_of(event, event_id)))
         except OSError as exc:
-            return DeliveryResult(self.name, False, 1, f"{type(exc).__name__}: {exc}",
-                                  (time.perf_counter() - t0) * 1000)  # fmt: skip
+            return DeliveryResult(
+                self.name,
+                False,
+                1,
+                f"{type(exc).__name__}: {exc}",
+                (time.perf_counter() - t0) * 1000,
+            )
         return DeliveryResult(self.name, True, 1, None, (time.perf_counter() - t0) * 1000)
 
 
@@ -117,9 +122,17 @@ class WebhookSink:
 
     STYLES = ("plain", "slack", "telegram")
 
-    def __init__(self, url: str, style: str = "plain", timeout_s: float = 5.0, retries: int = 2,
-                 backoff_s: float = 0.5, headers: Mapping[str, str] | None = None,
-                 chat_id: str | None = None, name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        style: str = "plain",
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+        headers: Mapping[str, str] | None = None,
+        chat_id: str | None = None,
+        name: str | None = None,
+    ) -> None:
         if style not in self.STYLES:
             raise ValueError(f"webhook style {style!r}: use one of {', '.join(self.STYLES)}")
         if not url.startswith(("http://", "https://")):
@@ -139,8 +152,11 @@ class WebhookSink:
         if self.style == "slack":
             return {"text": text_of(event)}
         if self.style == "telegram":
-            return {"chat_id": self.chat_id, "text": text_of(event),
-                    "disable_web_page_preview": True}  # fmt: skip
+            return {
+                "chat_id": self.chat_id,
+                "text": text_of(event),
+                "disable_web_page_preview": True,
+            }
         return payload_of(event, event_id)
 
     async def send(self, event: AlertEvent, event_id: int | None = None) -> DeliveryResult:
@@ -154,8 +170,9 @@ class WebhookSink:
                 try:
                     resp = await client.post(self.url, json=body, headers=self.headers)
                     if resp.status_code < 300:
-                        return DeliveryResult(self.name, True, attempts, None,
-                                              (time.perf_counter() - t0) * 1000)  # fmt: skip
+                        return DeliveryResult(
+                            self.name, True, attempts, None, (time.perf_counter() - t0) * 1000
+                        )
                     error = f"HTTP {resp.status_code}"
                     if resp.status_code < 500 and resp.status_code != 429:
                         break
@@ -170,10 +187,18 @@ class WebhookSink:
 class EmailSink:
     """Plain-text email over SMTP (smtplib in a worker thread), optional STARTTLS and login."""
 
-    def __init__(self, host: str, port: int, sender: str, to: Iterable[str] | str,
-                 username: str | None = None, password: str | None = None,
-                 starttls: bool = False, timeout_s: float = 10.0,
-                 name: str = "email") -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        to: Iterable[str] | str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout_s: float = 10.0,
+        name: str = "email",
+    ) -> None:
         self.host = host
         self.port = int(port)
         self.sender = sender
@@ -208,17 +233,27 @@ class EmailSink:
             await asyncio.to_thread(self._send_sync, self.message(event, event_id))
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("email sink %s failed: %s", self.name, exc)
-            return DeliveryResult(self.name, False, 1, f"{type(exc).__name__}: {exc}",
-                                  (time.perf_counter() - t0) * 1000)  # fmt: skip
+            return DeliveryResult(
+                self.name,
+                False,
+                1,
+                f"{type(exc).__name__}: {exc}",
+                (time.perf_counter() - t0) * 1000,
+            )
         return DeliveryResult(self.name, True, 1, None, (time.perf_counter() - t0) * 1000)
 
 
-_BUILDERS: dict[str, Any] = {"log": LogSink, "file": FileSink, "webhook": WebhookSink,
-                             "email": EmailSink}  # fmt: skip
+_BUILDERS: dict[str, Any] = {
+    "log": LogSink,
+    "file": FileSink,
+    "webhook": WebhookSink,
+    "email": EmailSink,
+}
 
 
-def build_sinks(specs: Iterable[Mapping[str, Any] | str] | None,
-                deliver_from: str | None = None) -> list[Sink]:  # fmt: skip
+def build_sinks(
+    specs: Iterable[Mapping[str, Any] | str] | None, deliver_from: str | None = None
+) -> list[Sink]:
     """Sinks from specs (`{type: ..., ...}` or just "log"); `deliver_from` filters.
 
     With no specs the log sink alone is used. A bad spec raises ValueError
@@ -255,8 +290,9 @@ def load_sink_specs(path: str | Path | None) -> list[dict[str, Any]]:
     return specs
 
 
-def deliver_sync(event: AlertEvent, sinks: Iterable[Sink],
-                 event_id: int | None = None) -> list[DeliveryResult]:  # fmt: skip
+def deliver_sync(
+    event: AlertEvent, sinks: Iterable[Sink], event_id: int | None = None
+) -> list[DeliveryResult]:
     """Deliver through all sinks concurrently from synchronous code (the Dagster op)."""
 
     async def _all() -> list[DeliveryResult]:

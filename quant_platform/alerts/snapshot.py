@@ -42,9 +42,16 @@ def metrics_from_payload(payload: Mapping[str, Any]) -> dict[str, float]:
 class RedisSnapshotSource:
     """Async callable returning the latest snapshot for the configured pairs and symbols."""
 
-    def __init__(self, redis_url: str, keys: RedisKeys, pairs: Iterable[tuple[str, str]],
-                 symbols: Iterable[str], max_age_s: float = 30.0,
-                 clock: Callable[[], float] = time.time, timeout_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis_url: str,
+        keys: RedisKeys,
+        pairs: Iterable[tuple[str, str]],
+        symbols: Iterable[str],
+        max_age_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 1.0,
+    ) -> None:
         self.keys = keys
         self.max_age_s = float(max_age_s)
         self.clock = clock
@@ -52,9 +59,11 @@ class RedisSnapshotSource:
             (f"{y}/{x}", keys.pair_analytics(y, x)) for y, x in pairs
         ] + [(s, keys.symbol_analytics(s)) for s in symbols]
         self._client = aioredis.Redis.from_url(
-            redis_url, decode_responses=True, socket_timeout=timeout_s,
+            redis_url,
+            decode_responses=True,
+            socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-        )  # fmt: skip
+        )
         self._down = False
 
     async def __call__(self) -> MetricSnapshot:
@@ -97,5 +106,10 @@ class RedisSnapshotSource:
     @classmethod
     def from_settings(cls, settings: Any) -> RedisSnapshotSource:
         """Pairs and symbols as configured; stale after three analytics intervals (>= 15 s)."""
-        return cls(settings.redis_url, RedisKeys(settings.redis_prefix), settings.pair_list,
-                   settings.symbols, max_age_s=max(15.0, 3 * settings.analytics_interval_s))  # fmt: skip
+        return cls(
+            settings.redis_url,
+            RedisKeys(settings.redis_prefix),
+            settings.pair_list,
+            settings.symbols,
+            max_age_s=max(15.0, 3 * settings.analytics_interval_s),
+        )

@@ -55,8 +55,9 @@ class RuleExists(ValueError):
 class AlertStore:
     """CRUD for rules, inserts and reads for events, delivery outcomes."""
 
-    def __init__(self, database_url: str, connect_timeout_s: int = 3,
-                 default_cooldown_s: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self, database_url: str, connect_timeout_s: int = 3, default_cooldown_s: float = 60.0
+    ) -> None:
         """`default_cooldown_s` (QP_ALERT_COOLDOWN_S) is stored for rules saved without one:
         the column is NOT NULL, so the default is fixed when the rule is saved."""
         self.database_url = database_url
@@ -65,8 +66,12 @@ class AlertStore:
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection]:
-        with psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
-                             connect_timeout=self.connect_timeout_s) as conn:  # fmt: skip
+        with psycopg.connect(
+            self.database_url,
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=self.connect_timeout_s,
+        ) as conn:
             yield conn
 
     # --- rules ----------------------------------------------------------------
@@ -74,19 +79,29 @@ class AlertStore:
     def _rule_params(self, rule: AlertRule) -> dict[str, Any]:
         cooldown = self.default_cooldown_s if rule.cooldown_s is None else rule.cooldown_s
         return {
-            "name": rule.name, "kind": rule.kind, "target": rule.target,
-            "params": Jsonb(dict(rule.params)), "expression": rule.expression,
-            "severity": rule.severity, "cooldown_s": cooldown, "enabled": rule.enabled,
-        }  # fmt: skip
+            "name": rule.name,
+            "kind": rule.kind,
+            "target": rule.target,
+            "params": Jsonb(dict(rule.params)),
+            "expression": rule.expression,
+            "severity": rule.severity,
+            "cooldown_s": cooldown,
+            "enabled": rule.enabled,
+        }
 
     @staticmethod
     def _to_rule(row: dict[str, Any]) -> AlertRule:
         return AlertRule(
-            name=row["name"], kind=row["kind"], target=row["target"],
-            params=row["params"] or {}, expression=row["expression"],
-            severity=row["severity"], cooldown_s=row["cooldown_s"],
-            enabled=row["enabled"], id=row["id"],
-        )  # fmt: skip
+            name=row["name"],
+            kind=row["kind"],
+            target=row["target"],
+            params=row["params"] or {},
+            expression=row["expression"],
+            severity=row["severity"],
+            cooldown_s=row["cooldown_s"],
+            enabled=row["enabled"],
+            id=row["id"],
+        )
 
     def create_rule(self, rule: AlertRule) -> AlertRule:
         """Insert a new rule; raises RuleExists if the name is taken."""
@@ -115,8 +130,10 @@ class AlertStore:
         added: list[str] = []
         with self._connect() as conn:
             for rule in rules:
-                row = conn.execute(_CREATE.replace("RETURNING", "ON CONFLICT (name) DO NOTHING RETURNING"),
-                                   self._rule_params(rule)).fetchone()  # fmt: skip
+                row = conn.execute(
+                    _CREATE.replace("RETURNING", "ON CONFLICT (name) DO NOTHING RETURNING"),
+                    self._rule_params(rule),
+                ).fetchone()
                 if row:
                     added.append(rule.name)
         return added
@@ -161,10 +178,16 @@ class AlertStore:
     @staticmethod
     def _event_params(e: AlertEvent) -> dict[str, Any]:
         return {
-            "time": e.time_dt, "rule_id": e.rule_id, "rule_name": e.rule_name, "kind": e.kind,
-            "target": e.target, "severity": e.severity, "message": e.message,
-            "metrics": Jsonb(json_safe(e.metrics)), "source": e.source,
-        }  # fmt: skip
+            "time": e.time_dt,
+            "rule_id": e.rule_id,
+            "rule_name": e.rule_name,
+            "kind": e.kind,
+            "target": e.target,
+            "severity": e.severity,
+            "message": e.message,
+            "metrics": Jsonb(json_safe(e.metrics)),
+            "source": e.source,
+        }
 
     def insert_event(self, event: AlertEvent) -> int:
         return self.insert_events([event])[0]
@@ -186,8 +209,9 @@ class AlertStore:
                 (max(1, int(limit)),),
             ).fetchall()
 
-    def record_delivery(self, event_id: int, result: Any,
-                        event_time: datetime | None = None) -> bool:  # fmt: skip
+    def record_delivery(
+        self, event_id: int, result: Any, event_time: datetime | None = None
+    ) -> bool:
         """Append one delivery outcome (DeliveryResult or dict) to the event's `deliveries`.
 
         `event_time` narrows the update to one hypertable chunk when known.

@@ -115,7 +115,10 @@ def volatility_regime(
     thresholds and sizes. Needs short_window + history_window returns; NaN/inf
     inputs raise AnalyticsError.
     """
-    sw, hw = check_window(short_window, "short_window"), check_window(history_window, "history_window")
+    sw, hw = (
+        check_window(short_window, "short_window"),
+        check_window(history_window, "history_window"),
+    )
     if sw < 2:
         raise AnalyticsError("short_window must be >= 2")
     if is_returns:
@@ -134,7 +137,9 @@ def volatility_regime(
     label: Literal["low", "normal", "high"] = (
         "low" if pct < low_pct else "high" if pct > high_pct else "normal"
     )
-    return VolRegime(label=label, percentile=pct, current_vol=current, median_vol=float(np.median(vols)))
+    return VolRegime(
+        label=label, percentile=pct, current_vol=current, median_vol=float(np.median(vols))
+    )
 
 
 def trend(prices: ArrayLike, window: int | None = None, alpha: float = 0.05) -> Trend:

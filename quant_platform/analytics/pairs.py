@@ -55,7 +55,9 @@ class SymbolMetrics:
     n_trades: int
 
 
-def _clean_pair(y: np.ndarray, x: np.ndarray, window: int | None, log: bool) -> tuple[np.ndarray, np.ndarray]:
+def _clean_pair(
+    y: np.ndarray, x: np.ndarray, window: int | None, log: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if y.shape != x.shape:
         raise AnalyticsError(f"y_prices, x_prices: length mismatch {y.size} != {x.size}")
     if window is not None:
@@ -103,12 +105,16 @@ def pair_metrics(
     y, x = _clean_pair(as_1d(y_prices, "y_prices"), as_1d(x_prices, "x_prices"), window, log)
     n = y.size
     if n < max(min_obs, 10):
-        raise AnalyticsError(f"pair_metrics needs >= {max(min_obs, 10)} aligned finite points, got {n}")
+        raise AnalyticsError(
+            f"pair_metrics needs >= {max(min_obs, 10)} aligned finite points, got {n}"
+        )
     for name, v in (("y_prices", y), ("x_prices", x)):
         if v.max() == v.min():
             raise AnalyticsError(f"{name}: constant over the window, no pair statistics")
     if holdout < 0 or n - holdout < max(min_obs, 10):
-        raise AnalyticsError(f"holdout {holdout} leaves fewer than {max(min_obs, 10)} points to fit")
+        raise AnalyticsError(
+            f"holdout {holdout} leaves fewer than {max(min_obs, 10)} points to fit"
+        )
     fit = n - holdout
     hr = hedge_ratio(y[:fit], x[:fit], method=method)
     s = y - hr.beta * x - hr.alpha

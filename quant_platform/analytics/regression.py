@@ -74,7 +74,9 @@ def _ols(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     return beta, float(my - beta * mx)
 
 
-def _huber(y: np.ndarray, x: np.ndarray, tol: float = 1e-10, maxiter: int = 100) -> tuple[float, float]:
+def _huber(
+    y: np.ndarray, x: np.ndarray, tol: float = 1e-10, maxiter: int = 100
+) -> tuple[float, float]:
     """IRLS with Huber's psi (t=1.345) and MAD scale re-estimated each step, as statsmodels RLM."""
     beta, alpha = _ols(y, x)
     for _ in range(maxiter):
@@ -92,9 +94,9 @@ def _huber(y: np.ndarray, x: np.ndarray, tol: float = 1e-10, maxiter: int = 100)
             raise AnalyticsError("weighted x is constant: robust hedge ratio undefined")
         new_beta = float(wts @ (dx * (y - my))) / sxx
         new_alpha = my - new_beta * mx
-        done = abs(new_beta - beta) <= tol * max(1.0, abs(beta)) and abs(new_alpha - alpha) <= tol * max(
-            1.0, abs(alpha)
-        )
+        done = abs(new_beta - beta) <= tol * max(1.0, abs(beta)) and abs(
+            new_alpha - alpha
+        ) <= tol * max(1.0, abs(alpha))
         beta, alpha = new_beta, new_alpha
         if done:
             break
@@ -141,7 +143,9 @@ def hedge_ratio(y: ArrayLike, x: ArrayLike, method: HedgeMethod = "ols") -> Hedg
         raise AnalyticsError(f"method must be 'ols', 'huber' or 'theil_sen', got {method!r}")
     r = ya - alpha - beta * xa
     resid_std = float(np.sqrt(r @ r / (ya.size - 2)))
-    return HedgeRatio(beta=beta, alpha=alpha, method=method, n_obs=int(ya.size), resid_std=resid_std)
+    return HedgeRatio(
+        beta=beta, alpha=alpha, method=method, n_obs=int(ya.size), resid_std=resid_std
+    )
 
 
 def rolling_hedge_ratio(y: ArrayLike, x: ArrayLike, window: int) -> RollingHedge:

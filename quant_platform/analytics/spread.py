@@ -31,7 +31,9 @@ def spread(
     a = np.asarray(alpha, dtype=np.float64)
     for name, v in (("beta", b), ("alpha", a)):
         if v.ndim not in (0, 1) or (v.ndim == 1 and v.size != ya.size):
-            raise AnalyticsError(f"{name}: scalar or length {ya.size} expected, got shape {v.shape}")
+            raise AnalyticsError(
+                f"{name}: scalar or length {ya.size} expected, got shape {v.shape}"
+            )
     return wrap_like(ya - b * xa - a, y)
 
 

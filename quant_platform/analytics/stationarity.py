@@ -77,7 +77,9 @@ def _deterministics(n: int, regression: str) -> list[np.ndarray]:
     return cols
 
 
-def _design(x: np.ndarray, xdiff: np.ndarray, lags: int, regression: str) -> tuple[np.ndarray, np.ndarray]:
+def _design(
+    x: np.ndarray, xdiff: np.ndarray, lags: int, regression: str
+) -> tuple[np.ndarray, np.ndarray]:
     """adfuller's sample for `lags` lags: rows t = lags..N-2 of diff(x).
 
     Columns: [deterministics, level x_t, dx_{t-1}, ..., dx_{t-lags}], response dx_t.
@@ -263,7 +265,9 @@ def engle_granger(
     coef, *_ = np.linalg.lstsq(xc, yc, rcond=None)
     resid = yc - xc @ coef
     beta = float(coef[0])
-    alpha = float(ya.mean() - beta * xa.mean() - (coef[1] * det[1].mean() if trend == "ct" else 0.0))
+    alpha = float(
+        ya.mean() - beta * xa.mean() - (coef[1] * det[1].mean() if trend == "ct" else 0.0)
+    )
     tss = float(yc @ yc)
     rsq = 1.0 - float(resid @ resid) / tss if tss > 0 else 1.0
     if rsq < 1.0 - 100.0 * _SQRTEPS:

@@ -76,8 +76,10 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         cond = r.expression if r.kind == "custom" else json.dumps(dict(r.params), sort_keys=True)
         cd = "default" if r.cooldown_s is None else f"{r.cooldown_s:g}s"
         state = "on " if r.enabled else "off"
-        print(f"{state} {r.name:<24} {r.kind:<18} {r.target:<18} {r.severity:<8} "
-              f"cooldown={cd:<8} {cond}")  # fmt: skip
+        print(
+            f"{state} {r.name:<24} {r.kind:<18} {r.target:<18} {r.severity:<8} "
+            f"cooldown={cd:<8} {cond}"
+        )
     return 0
 
 
@@ -91,10 +93,15 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_INVALID
     try:
         rule = AlertRule(
-            name=name, kind=args.kind, target=args.target,
-            params=_parse_params(args.param or []), expression=args.expression,
-            severity=args.severity, cooldown_s=args.cooldown, enabled=not args.disabled,
-        )  # fmt: skip
+            name=name,
+            kind=args.kind,
+            target=args.target,
+            params=_parse_params(args.param or []),
+            expression=args.expression,
+            severity=args.severity,
+            cooldown_s=args.cooldown,
+            enabled=not args.disabled,
+        )
     except (RuleError, ValueError) as exc:
         return _print_rule_error(exc)
     store = _store(settings)
@@ -166,9 +173,11 @@ def _events(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for r in reversed(rows):
         ok = sum(1 for d in r["deliveries"] if d.get("ok"))
-        print(f"{r['time'].isoformat(timespec='seconds')} #{r['id']:<6} {r['severity']:<8} "
-              f"{r['rule_name']:<24} {r['target']:<18} {r['message']}  "
-              f"[{r['source']}, delivered {ok}/{len(r['deliveries'])}]")  # fmt: skip
+        print(
+            f"{r['time'].isoformat(timespec='seconds')} #{r['id']:<6} {r['severity']:<8} "
+            f"{r['rule_name']:<24} {r['target']:<18} {r['message']}  "
+            f"[{r['source']}, delivered {ok}/{len(r['deliveries'])}]"
+        )
     if not rows:
         print("no alert events yet")
     return 0
@@ -185,18 +194,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_list)
 
     add = asub.add_parser(
-        "add", help="add a rule",
+        "add",
+        help="add a rule",
         description="e.g. qp alerts add --name z-wide --kind zscore --param k=2.5; "
-                    "qp alerts add --name tight --kind custom --expr 'abs(z) > 2.5 and adf_p < 0.05'",
-    )  # fmt: skip
+        "qp alerts add --name tight --kind custom --expr 'abs(z) > 2.5 and adf_p < 0.05'",
+    )
     add.add_argument("name", nargs="?", help="rule name (or --name)")
     add.add_argument("--name", dest="name_opt", metavar="NAME", help="rule name")
     add.add_argument("--kind", required=True, choices=KINDS)
     add.add_argument("--target", default="*", help="'*', SYMBOL or SYMBOL/SYMBOL (default *)")
-    add.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
-                     help="rule parameter, repeatable (k=2.5, direction=above, floor=0.5, ...)")  # fmt: skip
-    add.add_argument("--expr", "--expression", "-e", dest="expression",
-                     help="condition of a custom rule, e.g. 'abs(z) > 2.5 and adf_p < 0.05'")
+    add.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        metavar="KEY=VALUE",
+        help="rule parameter, repeatable (k=2.5, direction=above, floor=0.5, ...)",
+    )
+    add.add_argument(
+        "--expr",
+        "--expression",
+        "-e",
+        dest="expression",
+        help="condition of a custom rule, e.g. 'abs(z) > 2.5 and adf_p < 0.05'",
+    )
     add.add_argument("--severity", default="warning", choices=SEVERITIES)
     add.add_argument("--cooldown", type=float, help="seconds between alerts per target")
     add.add_argument("--disabled", action="store_true", help="save it disabled")

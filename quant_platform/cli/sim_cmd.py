@@ -53,12 +53,26 @@ def _build(args: argparse.Namespace, settings: Settings):  # type: ignore[no-unt
         source = ReplaySource(files, speed=args.speed)
         symbols = sorted({f.symbol for f in files})
         log.info("replaying %d trades from %d file(s) at %gx", len(source), len(files), args.speed)
-        return ExchangeSimulator(symbols, host=host, port=port, seed=args.seed, faults=faults,
-                                 source=source, start_when_subscribed=True)  # fmt: skip
+        return ExchangeSimulator(
+            symbols,
+            host=host,
+            port=port,
+            seed=args.seed,
+            faults=faults,
+            source=source,
+            start_when_subscribed=True,
+        )
     symbols = args.symbols or list(settings.symbols)
-    return ExchangeSimulator(symbols, host=host, port=port, rate=args.rate, seed=args.seed,
-                             total_trades=args.total, faults=faults,
-                             start_when_subscribed=not args.start_now)  # fmt: skip
+    return ExchangeSimulator(
+        symbols,
+        host=host,
+        port=port,
+        rate=args.rate,
+        seed=args.seed,
+        total_trades=args.total,
+        faults=faults,
+        start_when_subscribed=not args.start_now,
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,14 +85,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         await sim.start()
-        log.info("simulator ready: ws %s  rest %s  (e.g. %s/public/stream?streams=btcusdt@trade)",
-                 sim.url, sim.rest_url, sim.url)  # fmt: skip
+        log.info(
+            "simulator ready: ws %s  rest %s  (e.g. %s/public/stream?streams=btcusdt@trade)",
+            sim.url,
+            sim.rest_url,
+            sim.url,
+        )
         try:
             await stop.wait()
         finally:
             await sim.stop()
-            log.info("simulator stopped: %d trades generated, %d frames sent", sim.generated,
-                     sim.sent_count)  # fmt: skip
+            log.info(
+                "simulator stopped: %d trades generated, %d frames sent",
+                sim.generated,
+                sim.sent_count,
+            )
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
@@ -94,8 +115,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rate", type=float, default=20.0, help="trades per second across symbols")
     p.add_argument("--mode", choices=["synthetic", "replay"], default="synthetic")
-    p.add_argument("--replay-file", action="append", default=[],
-                   help="Binance trades/aggTrades CSV (repeatable); symbol from the file name")  # fmt: skip
+    p.add_argument(
+        "--replay-file",
+        action="append",
+        default=[],
+        help="Binance trades/aggTrades CSV (repeatable); symbol from the file name",
+    )
     p.add_argument("--replay-symbol", default=None, help="symbol when the file name does not say")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed multiplier")
     p.add_argument(
@@ -116,6 +141,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-of-order-ratio", type=_ratio, default=0.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--total", type=int, default=None, help="stop emitting after N trades")
-    p.add_argument("--start-now", action="store_true",
-                   help="generate from start-up instead of from the first subscription")  # fmt: skip
+    p.add_argument(
+        "--start-now",
+        action="store_true",
+        help="generate from start-up instead of from the first subscription",
+    )
     p.set_defaults(func=_run)

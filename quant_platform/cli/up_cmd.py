@@ -56,19 +56,39 @@ def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
     specs += [
         ProcessSpec(
             "dagster-webserver",
-            [str(bindir / "dagster-webserver"), "-w", workspace, "-h", settings.bind_host,
-             "-p", str(settings.dagster_port)],
+            [
+                str(bindir / "dagster-webserver"),
+                "-w",
+                workspace,
+                "-h",
+                settings.bind_host,
+                "-p",
+                str(settings.dagster_port),
+            ],
             cwd=PROJECT_ROOT,
-        ),  # fmt: skip
-        ProcessSpec("dagster-daemon", [str(bindir / "dagster-daemon"), "run", "-w", workspace],
-                    cwd=PROJECT_ROOT),  # fmt: skip
+        ),
+        ProcessSpec(
+            "dagster-daemon",
+            [str(bindir / "dagster-daemon"), "run", "-w", workspace],
+            cwd=PROJECT_ROOT,
+        ),
         ProcessSpec(
             "dashboard",
-            [str(bindir / "streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
-             "--server.address", settings.bind_host, "--server.port", str(settings.dashboard_port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            [
+                str(bindir / "streamlit"),
+                "run",
+                str(PROJECT_ROOT / "dashboard" / "app.py"),
+                "--server.address",
+                settings.bind_host,
+                "--server.port",
+                str(settings.dashboard_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
             cwd=PROJECT_ROOT,
-        ),  # fmt: skip
+        ),
     ]
     for spec in specs:
         spec.env = {**common, **spec.env}
@@ -95,8 +115,16 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="start services and the whole platform (Ctrl-C stops it)")
-    p.add_argument("--feed", choices=["simulator", "binance"], default=None,
-                   help="override QP_FEED for this run")  # fmt: skip
-    p.add_argument("--no-local-services", dest="local_services", action="store_false",
-                   help="use QP_DATABASE_URL/QP_REDIS_URL as they are; start no local servers")  # fmt: skip
+    p.add_argument(
+        "--feed",
+        choices=["simulator", "binance"],
+        default=None,
+        help="override QP_FEED for this run",
+    )
+    p.add_argument(
+        "--no-local-services",
+        dest="local_services",
+        action="store_false",
+        help="use QP_DATABASE_URL/QP_REDIS_URL as they are; start no local servers",
+    )
     p.set_defaults(func=_up)

@@ -219,7 +219,9 @@ def _describe(err: ValidationError) -> str:
         given = e.get("input")
         shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
         lines.append(f"{var}: {msg}{shown}")
-    return "configuration error:\n  " + "\n  ".join(lines) + "\n(see the settings table in README.md)"
+    return (
+        "configuration error:\n  " + "\n  ".join(lines) + "\n(see the settings table in README.md)"
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

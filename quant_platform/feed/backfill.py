@@ -69,8 +69,9 @@ def _positive(text: str) -> float | None:
 class WeightBudget:
     """Fixed one-minute window of request weight, corrected by the venue's own count."""
 
-    def __init__(self, per_minute: int = WEIGHT_BUDGET_PER_MIN,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self, per_minute: int = WEIGHT_BUDGET_PER_MIN, clock: Callable[[], float] = time.time
+    ) -> None:
         self.per_minute = per_minute
         self.clock = clock
         self.window = -1
@@ -137,8 +138,9 @@ class RestBackfiller:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def fetch(self, symbol: str, kind: str, from_id: int,
-                    to_id: int | None = None) -> tuple[list[Trade], int]:  # fmt: skip
+    async def fetch(
+        self, symbol: str, kind: str, from_id: int, to_id: int | None = None
+    ) -> tuple[list[Trade], int]:
         """Trades with ids in `from_id..to_id` (open-ended if None) and the count not recovered."""
         if kind == "aggTrade":
             return await self.fetch_agg_trades(symbol, from_id, to_id)
@@ -146,8 +148,9 @@ class RestBackfiller:
             return await self.fetch_recent_trades(symbol, from_id, to_id)
         raise ValueError(f"unknown stream kind {kind!r}")
 
-    async def fetch_agg_trades(self, symbol: str, from_id: int,
-                               to_id: int | None = None) -> tuple[list[Trade], int]:  # fmt: skip
+    async def fetch_agg_trades(
+        self, symbol: str, from_id: int, to_id: int | None = None
+    ) -> tuple[list[Trade], int]:
         out: list[Trade] = []
         next_id = from_id
         for _ in range(self.max_pages):
@@ -162,21 +165,27 @@ class RestBackfiller:
                 if p is None or q is None or r.a < next_id:
                     self.invalid_rows += 1
                     continue
-                out.append(Trade(symbol.upper(), r.a, p, q, r.T, r.T, r.m, now_ns,
-                                 "aggTrade", "MARKET"))  # fmt: skip
+                out.append(
+                    Trade(symbol.upper(), r.a, p, q, r.T, r.T, r.m, now_ns, "aggTrade", "MARKET")
+                )
             if rows:
                 next_id = max(next_id, rows[-1].a + 1)
             done = len(rows) < PAGE_LIMIT or (to_id is not None and next_id > to_id)
             if done:
                 break
         else:
-            log.warning("%s aggTrades backfill stopped after %d pages at id %d", symbol,
-                        self.max_pages, next_id)  # fmt: skip
+            log.warning(
+                "%s aggTrades backfill stopped after %d pages at id %d",
+                symbol,
+                self.max_pages,
+                next_id,
+            )
         unrecovered = self._missing(out, from_id, to_id)
         return out, unrecovered
 
-    async def fetch_recent_trades(self, symbol: str, from_id: int,
-                                  to_id: int | None = None) -> tuple[list[Trade], int]:  # fmt: skip
+    async def fetch_recent_trades(
+        self, symbol: str, from_id: int, to_id: int | None = None
+    ) -> tuple[list[Trade], int]:
         params = {"symbol": symbol.upper(), "limit": PAGE_LIMIT}
         body = await self._get(TRADES_PATH, params, TRADES_WEIGHT)
         rows = _trade_decoder.decode(body)
@@ -189,8 +198,20 @@ class RestBackfiller:
             if p is None or q is None:
                 self.invalid_rows += 1
                 continue
-            out.append(Trade(symbol.upper(), r.id, p, q, r.time, r.time, r.is_buyer_maker,
-                             now_ns, "trade", "MARKET"))  # fmt: skip
+            out.append(
+                Trade(
+                    symbol.upper(),
+                    r.id,
+                    p,
+                    q,
+                    r.time,
+                    r.time,
+                    r.is_buyer_maker,
+                    now_ns,
+                    "trade",
+                    "MARKET",
+                )
+            )
         oldest = min((r.id for r in rows), default=None)
         if to_id is None and oldest is not None and oldest > from_id:
             # Open-ended: ids between from_id and the oldest recent trade are gone.
@@ -229,10 +250,13 @@ class RestBackfiller:
                 self.throttled += 1
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 if attempt > self.max_retries or retry_after > self.max_retry_after_s:
-                    raise BackfillError(f"GET {path}: HTTP {resp.status_code}, Retry-After "
-                                        f"{retry_after:.0f} s; giving up")  # fmt: skip
-                log.warning("GET %s: HTTP %d, backing off %.1f s", path, resp.status_code,
-                            retry_after)  # fmt: skip
+                    raise BackfillError(
+                        f"GET {path}: HTTP {resp.status_code}, Retry-After "
+                        f"{retry_after:.0f} s; giving up"
+                    )
+                log.warning(
+                    "GET %s: HTTP %d, backing off %.1f s", path, resp.status_code, retry_after
+                )
                 await self.sleep(retry_after)
                 continue
             if resp.status_code >= 500 and attempt <= self.max_retries:

@@ -76,8 +76,14 @@ class FeedConnection:
             healthy = False
             reason = "closed"
             try:
-                async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10,
-                                   ping_interval=20, ping_timeout=20, close_timeout=2) as ws:  # fmt: skip
+                async with connect(
+                    url,
+                    max_size=MAX_FRAME_BYTES,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    close_timeout=2,
+                ) as ws:
                     self.connected = True
                     self.events.on_connected(url, self.connects > 0)
                     self.connects += 1
@@ -95,15 +101,25 @@ class FeedConnection:
                 self.backoff.succeeded()
             self.events.on_failure(reason)
             delay = self.backoff.failed(reason)  # raises TooManyFailures at the limit
-            log.warning("%s: connection lost (%s); reconnect %d in %.2f s", self.name, reason,
-                        self.backoff.failures, delay)  # fmt: skip
+            log.warning(
+                "%s: connection lost (%s); reconnect %d in %.2f s",
+                self.name,
+                reason,
+                self.backoff.failures,
+                delay,
+            )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:
                 pass
 
-    async def _read(self, ws, route: str, streams: list[str],  # type: ignore[no-untyped-def]
-                    stop: asyncio.Event) -> tuple[bool, str]:  # fmt: skip
+    async def _read(
+        self,
+        ws,
+        route: str,
+        streams: list[str],  # type: ignore[no-untyped-def]
+        stop: asyncio.Event,
+    ) -> tuple[bool, str]:
         live = StreamLiveness(streams, self.silence_s, self.quiet_silence_s, self.quiet_streams)
         opened = time.monotonic()
         live.reset(opened)
@@ -113,8 +129,11 @@ class FeedConnection:
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while True:
-                done, _ = await asyncio.wait({reader, stopper}, timeout=self.check_every_s,
-                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                done, _ = await asyncio.wait(
+                    {reader, stopper},
+                    timeout=self.check_every_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 now = time.monotonic()
                 if stopper in done:
                     return healthy, "stopping"
@@ -122,7 +141,10 @@ class FeedConnection:
                     try:
                         raw = reader.result()
                     except websockets.ConnectionClosed as exc:
-                        return healthy, f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+                        return (
+                            healthy,
+                            f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})",
+                        )
                     stream = self.events.on_frame(raw, time.time_ns())
                     if stream is not None:
                         live.seen(stream, now)

@@ -35,16 +35,16 @@ class StreamLiveness:
     def silent_streams(self, now: float) -> list[str]:
         """Streams with no message for longer than their threshold (since connect if never)."""
         return [
-            s for s in self.streams
-            if now - self.last_seen.get(s, self.started_at) > self._limit(s)
-        ]  # fmt: skip
+            s for s in self.streams if now - self.last_seen.get(s, self.started_at) > self._limit(s)
+        ]
 
     def never_fed(self, now: float) -> list[str]:
         """Acknowledged streams that have sent nothing at all since the connection opened."""
         return [
-            s for s in self.streams
+            s
+            for s in self.streams
             if s not in self.last_seen and now - self.started_at > self._limit(s)
-        ]  # fmt: skip
+        ]
 
     def connection_silent(self, now: float) -> bool:
         """Nothing at all for the (non-quiet) threshold: treat the connection as failed."""

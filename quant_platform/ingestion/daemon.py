@@ -37,8 +37,13 @@ log = logging.getLogger(__name__)
 
 
 class IngestionDaemon:
-    def __init__(self, settings: Settings, feed_name: str | None = None,
-                 registry: CollectorRegistry | None = None, metrics_port: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        feed_name: str | None = None,
+        registry: CollectorRegistry | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
         self.settings = settings
         self.feed_name = feed_name or settings.feed
         self.registry = registry or CollectorRegistry()
@@ -59,8 +64,16 @@ class IngestionDaemon:
         self.stop = asyncio.Event()
         self.exit_code = 0
         self.started = time.time()
-        self.counts = {"received": 0, "accepted": 0, "rejected": 0, "duplicates": 0,
-                       "gap_trades": 0, "backfilled": 0, "unrecovered": 0, "reconnects": 0}  # fmt: skip
+        self.counts = {
+            "received": 0,
+            "accepted": 0,
+            "rejected": 0,
+            "duplicates": 0,
+            "gap_trades": 0,
+            "backfilled": 0,
+            "unrecovered": 0,
+            "reconnects": 0,
+        }
         self._gaps: asyncio.Queue[tuple[str, str, int, int | None]] = asyncio.Queue()
         self._last_trade_ns = 0
         self.connections: list[FeedConnection] = []
@@ -102,8 +115,9 @@ class IngestionDaemon:
         self.buffer.append(trade)
         self.redis_sink.add(trade)
         self.flusher.add(trade)
-        self.live.on_trade(trade.symbol, trade.trade_time_ms, trade.price, trade.qty,
-                           trade.buyer_is_maker)  # fmt: skip
+        self.live.on_trade(
+            trade.symbol, trade.trade_time_ms, trade.price, trade.qty, trade.buyer_is_maker
+        )
         self.counts["accepted"] += 1
         self._accepted[trade.symbol].inc()
         self._last_trade_ns = trade.receive_time_ns
@@ -118,7 +132,9 @@ class IngestionDaemon:
             # trade on a quiet symbol: ask REST for everything after the last id we hold.
             for (symbol, kind), last in self.tracker.last_ids().items():
                 self._gaps.put_nowait((symbol, kind, last + 1, None))
-        log.info("connected to %s (%s feed%s)", url, self.feed_name, ", reconnect" if reconnect else "")
+        log.info(
+            "connected to %s (%s feed%s)", url, self.feed_name, ", reconnect" if reconnect else ""
+        )
 
     def _on_failure(self, reason: str) -> None:
         self.metrics.connected.dec()
@@ -127,14 +143,21 @@ class IngestionDaemon:
         for s in streams:
             self.silent_streams[s] = route
             self.metrics.silent.labels(s).inc()
-        log.error("subscription acknowledged but silent for %.0f s on route %s: %s",
-                  self.settings.stream_silence_s, route, ", ".join(streams))  # fmt: skip
+        log.error(
+            "subscription acknowledged but silent for %.0f s on route %s: %s",
+            self.settings.stream_silence_s,
+            route,
+            ", ".join(streams),
+        )
         every = all(s.endswith("@trade") for s in streams) and len(streams) == len(
             self.settings.symbols
         )
         if every and self.kind == "trade" and self.settings.stream_fallback:
-            log.error("@trade is silent for every symbol on %s; falling back to @aggTrade on its "
-                      "route (QP_STREAM_FALLBACK=true)", route)  # fmt: skip
+            log.error(
+                "@trade is silent for every symbol on %s; falling back to @aggTrade on its "
+                "route (QP_STREAM_FALLBACK=true)",
+                route,
+            )
             self.kind = "aggTrade"
 
     # --- background tasks --------------------------------------------------------------
@@ -156,8 +179,9 @@ class IngestionDaemon:
             if unrecovered:
                 self.counts["unrecovered"] += unrecovered
                 self.metrics.unrecovered.inc(unrecovered)
-                log.warning("%s: %d trades in the gap could not be recovered over REST",
-                            symbol, unrecovered)  # fmt: skip
+                log.warning(
+                    "%s: %d trades in the gap could not be recovered over REST", symbol, unrecovered
+                )
             elif got:
                 log.info("backfilled %d %s trades of %s over REST", got, kind, symbol)
 
@@ -168,11 +192,21 @@ class IngestionDaemon:
             log.info(
                 "feed=%s kind=%s received=%d accepted=%d rejected=%d dup=%d gaps=%d backfilled=%d "
                 "reconnects=%d flushed=%d spooled=%d pending=%d db_up=%s analytics_ms=%.1f",
-                self.feed_name, self.kind, c["received"], c["accepted"], c["rejected"],
-                c["duplicates"], c["gap_trades"], c["backfilled"], c["reconnects"],
-                self.flusher.flushed_rows, self.flusher.spooled_rows, self.flusher.pending,
-                self.flusher.db_up, self.live.last_cycle_ms,
-            )  # fmt: skip
+                self.feed_name,
+                self.kind,
+                c["received"],
+                c["accepted"],
+                c["rejected"],
+                c["duplicates"],
+                c["gap_trades"],
+                c["backfilled"],
+                c["reconnects"],
+                self.flusher.flushed_rows,
+                self.flusher.spooled_rows,
+                self.flusher.pending,
+                self.flusher.db_up,
+                self.live.last_cycle_ms,
+            )
             await self._publish_health()
 
     async def _publish_health(self) -> None:
@@ -183,9 +217,15 @@ class IngestionDaemon:
 
     def health_fields(self) -> dict[str, str]:
         age = (time.time_ns() - self._last_trade_ns) / 1e9 if self._last_trade_ns else -1
-        return {"feed": self.feed_name, "stream": self.kind, "url": self.settings.feed_url,
-                "last_trade_age_s": f"{age:.1f}", "accepted": str(self.counts["accepted"]),
-                "rejected": str(self.counts["rejected"]), "updated": f"{time.time():.0f}"}  # fmt: skip
+        return {
+            "feed": self.feed_name,
+            "stream": self.kind,
+            "url": self.settings.feed_url,
+            "last_trade_age_s": f"{age:.1f}",
+            "accepted": str(self.counts["accepted"]),
+            "rejected": str(self.counts["rejected"]),
+            "updated": f"{time.time():.0f}",
+        }
 
     def health(self) -> dict[str, Any]:
         connected = sum(1 for c in self.connections if c.connected)
@@ -210,7 +250,9 @@ class IngestionDaemon:
         s = self.settings
         plans = plan_connections(s.feed_url, self.kind, list(s.symbols))
         backoff = Backoff(s.reconnect_base_s, s.reconnect_cap_s, s.max_consecutive_failures)
-        quiet = frozenset(f"{q.lower()}@{k}" for q in s.quiet_symbols for k in ("trade", "aggTrade"))
+        quiet = frozenset(
+            f"{q.lower()}@{k}" for q in s.quiet_symbols for k in ("trade", "aggTrade")
+        )
         conns = []
         for i, plan in enumerate(plans):
             symbols = plan.symbols
@@ -219,10 +261,21 @@ class IngestionDaemon:
                 p = plan_connections(s.feed_url, self.kind, symbols)[0]
                 return p.route, p.url, p.streams
 
-            events = ConnectionEvents(self.on_frame, self._on_connected, self._on_silent,
-                                      self._on_failure)  # fmt: skip
-            conns.append(FeedConnection(f"feed-{i}", url_for, events, backoff, s.stream_silence_s,
-                                        s.quiet_symbol_silence_s, quiet, s.connection_max_age_s))  # fmt: skip
+            events = ConnectionEvents(
+                self.on_frame, self._on_connected, self._on_silent, self._on_failure
+            )
+            conns.append(
+                FeedConnection(
+                    f"feed-{i}",
+                    url_for,
+                    events,
+                    backoff,
+                    s.stream_silence_s,
+                    s.quiet_symbol_silence_s,
+                    quiet,
+                    s.connection_max_age_s,
+                )
+            )
         return conns
 
     def request_stop(self) -> None:
@@ -234,9 +287,16 @@ class IngestionDaemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
-        log.info("ingestion daemon: %s feed at %s, %s streams for %s", self.feed_name,
-                 self.settings.feed_url, self.kind, ",".join(self.settings.symbols))  # fmt: skip
-        server = HealthServer(self.settings.bind_host, self.metrics_port, self.registry, self.health)
+        log.info(
+            "ingestion daemon: %s feed at %s, %s streams for %s",
+            self.feed_name,
+            self.settings.feed_url,
+            self.kind,
+            ",".join(self.settings.symbols),
+        )
+        server = HealthServer(
+            self.settings.bind_host, self.metrics_port, self.registry, self.health
+        )
         await server.start()
         self.metrics_port = server.port
         await self.flusher.start()

@@ -75,11 +75,14 @@ class LiveAnalytics:
         self._last_persist = 0.0
         self._pending_rows: list[tuple] = []
 
-    def on_trade(self, symbol: str, trade_time_ms: int, price: float, qty: float,
-                 buyer_is_maker: bool) -> None:  # fmt: skip
+    def on_trade(
+        self, symbol: str, trade_time_ms: int, price: float, qty: float, buyer_is_maker: bool
+    ) -> None:
         self.bars[symbol].add(trade_time_ms, price, qty, buyer_is_maker)
 
-    def compute(self, recent: Callable[[str], dict[str, np.ndarray]] | None = None) -> MetricSnapshot:
+    def compute(
+        self, recent: Callable[[str], dict[str, np.ndarray]] | None = None
+    ) -> MetricSnapshot:
         """One cycle over all pairs and symbols; returns the metric snapshot."""
         t0 = time.perf_counter()
         s = self.settings
@@ -94,9 +97,12 @@ class LiveAnalytics:
                 ok = ~(np.isnan(yv) | np.isnan(xv))
                 n_ok = int(ok.sum())
                 m = analytics.pair_metrics(
-                    yv[ok], xv[ok], log=True, holdout=self.holdout,
+                    yv[ok],
+                    xv[ok],
+                    log=True,
+                    holdout=self.holdout,
                     zscore_window=max(2, min(s.zscore_window, n_ok - self.holdout)),
-                )  # fmt: skip
+                )
             except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
                 log.debug("pair %s skipped this cycle: %s", target, exc)
                 continue
@@ -119,12 +125,31 @@ class LiveAnalytics:
                 "half_life": _num(d.get("half_life")),
                 "n_obs": _num(d.get("n_obs")),
             }
-            self._pending_rows.append((
-                now, y, x, str(d.get("method", "ols")), f"{s.analytics_bar_s}s", self.window,
-                *(snap[target][k] for k in ("hedge_ratio", "intercept", "spread_mean",
-                  "spread_std", "zscore", "correlation", "adf_stat", "adf_pvalue", "half_life")),
-                int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
-            ))  # fmt: skip
+            self._pending_rows.append(
+                (
+                    now,
+                    y,
+                    x,
+                    str(d.get("method", "ols")),
+                    f"{s.analytics_bar_s}s",
+                    self.window,
+                    *(
+                        snap[target][k]
+                        for k in (
+                            "hedge_ratio",
+                            "intercept",
+                            "spread_mean",
+                            "spread_std",
+                            "zscore",
+                            "correlation",
+                            "adf_stat",
+                            "adf_pvalue",
+                            "half_life",
+                        )
+                    ),
+                    int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
+                )
+            )
         for sym in s.symbols:
             try:
                 snap[sym] = self._symbol_metrics(sym, arrays[sym], closes[sym], recent)
@@ -138,8 +163,13 @@ class LiveAnalytics:
         self.snapshot_time = time.time()
         return snap
 
-    def _symbol_metrics(self, sym: str, bars: dict[str, np.ndarray], closes: np.ndarray,
-                        recent: Callable[[str], dict[str, np.ndarray]] | None) -> dict[str, float]:  # fmt: skip
+    def _symbol_metrics(
+        self,
+        sym: str,
+        bars: dict[str, np.ndarray],
+        closes: np.ndarray,
+        recent: Callable[[str], dict[str, np.ndarray]] | None,
+    ) -> dict[str, float]:
         if bars["close"].size < 3:
             raise analytics.AnalyticsError(f"{sym}: fewer than 3 bars")
         if recent is not None:
@@ -152,12 +182,22 @@ class LiveAnalytics:
         if n < 40:
             raise analytics.AnalyticsError(f"{sym}: {n} observations, need 40")
         short = min(60, n // 8)
-        m = dataclasses.asdict(analytics.symbol_metrics(
-            prices, qtys, bim, vol_short_window=short,
-            vol_history_window=min(600, n - short - 1), trend_window=min(300, n // 2),
-        ))  # fmt: skip
+        m = dataclasses.asdict(
+            analytics.symbol_metrics(
+                prices,
+                qtys,
+                bim,
+                vol_short_window=short,
+                vol_history_window=min(600, n - short - 1),
+                trend_window=min(300, n // 2),
+            )
+        )
         vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
-        out = {k: _num(v) for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        out = {
+            k: _num(v)
+            for k, v in m.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         out.update(price=float(bars["close"][-1]), vol_short=vs, vol_long=vl, vol_ratio=ratio)
         return out
 
@@ -186,14 +226,17 @@ class LiveAnalytics:
         self._last_persist = time.monotonic()
         if not latest:
             return 0
-        rows = [tuple(None if isinstance(v, float) and math.isnan(v) else v for v in r)
-                for r in latest.values()]  # fmt: skip
+        rows = [
+            tuple(None if isinstance(v, float) and math.isnan(v) else v for v in r)
+            for r in latest.values()
+        ]
         with psycopg.connect(database_url, connect_timeout=5) as conn:
             conn.cursor().executemany(PAIR_STATS_SQL, rows)
         return len(rows)
 
-    async def run(self, stop: asyncio.Event,
-                  recent: Callable[[str], dict[str, np.ndarray]] | None = None) -> None:  # fmt: skip
+    async def run(
+        self, stop: asyncio.Event, recent: Callable[[str], dict[str, np.ndarray]] | None = None
+    ) -> None:
         """Every `analytics_interval_s` until `stop` is set."""
         interval = self.settings.analytics_interval_s
         while not stop.is_set():

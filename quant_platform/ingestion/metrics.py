@@ -9,21 +9,32 @@ class FeedMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.received = Counter("qp_feed_frames_total", "frames received", registry=registry)
-        self.accepted = Counter("qp_feed_trades_accepted_total", "trades accepted", ["symbol"],
-                                registry=registry)  # fmt: skip
-        self.rejected = Counter("qp_feed_rejected_total", "frames rejected", ["reason"],
-                                registry=registry)  # fmt: skip
-        self.duplicates = Counter("qp_feed_duplicates_total", "duplicate trades dropped",
-                                  registry=registry)  # fmt: skip
-        self.gaps = Counter("qp_feed_gap_trades_total", "trade ids missing from the stream",
-                            registry=registry)  # fmt: skip
-        self.backfilled = Counter("qp_feed_backfilled_total", "trades recovered over REST",
-                                  registry=registry)  # fmt: skip
-        self.unrecovered = Counter("qp_feed_unrecovered_total", "gap trades REST could not return",
-                                   registry=registry)  # fmt: skip
+        self.accepted = Counter(
+            "qp_feed_trades_accepted_total", "trades accepted", ["symbol"], registry=registry
+        )
+        self.rejected = Counter(
+            "qp_feed_rejected_total", "frames rejected", ["reason"], registry=registry
+        )
+        self.duplicates = Counter(
+            "qp_feed_duplicates_total", "duplicate trades dropped", registry=registry
+        )
+        self.gaps = Counter(
+            "qp_feed_gap_trades_total", "trade ids missing from the stream", registry=registry
+        )
+        self.backfilled = Counter(
+            "qp_feed_backfilled_total", "trades recovered over REST", registry=registry
+        )
+        self.unrecovered = Counter(
+            "qp_feed_unrecovered_total", "gap trades REST could not return", registry=registry
+        )
         self.reconnects = Counter("qp_feed_reconnects_total", "reconnects", registry=registry)
-        self.silent = Counter("qp_feed_silent_streams_total", "acknowledged but silent streams",
-                              ["stream"], registry=registry)  # fmt: skip
+        self.silent = Counter(
+            "qp_feed_silent_streams_total",
+            "acknowledged but silent streams",
+            ["stream"],
+            registry=registry,
+        )
         self.connected = Gauge("qp_feed_connected", "open feed connections", registry=registry)
-        self.analytics_ms = Gauge("qp_analytics_cycle_ms", "last live analytics cycle",
-                                  registry=registry)  # fmt: skip
+        self.analytics_ms = Gauge(
+            "qp_analytics_cycle_ms", "last live analytics cycle", registry=registry
+        )

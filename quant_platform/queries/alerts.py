@@ -22,13 +22,39 @@ from quant_platform.alerts.expression import (
     compile_expression,
 )
 
-RULE_KINDS = ("zscore", "correlation_break", "volatility_spike", "custom",
-              "cointegration_break", "stale_feed", "run_failure")  # fmt: skip
+RULE_KINDS = (
+    "zscore",
+    "correlation_break",
+    "volatility_spike",
+    "custom",
+    "cointegration_break",
+    "stale_feed",
+    "run_failure",
+)
 SEVERITIES = ("info", "warning", "critical")
-EVENT_COLUMNS = ["id", "time", "severity", "rule_name", "kind", "target", "message", "source",
-                 "metrics"]  # fmt: skip
-RULE_COLUMNS = ["id", "name", "kind", "target", "params", "expression", "severity", "cooldown_s",
-                "enabled", "updated_at"]  # fmt: skip
+EVENT_COLUMNS = [
+    "id",
+    "time",
+    "severity",
+    "rule_name",
+    "kind",
+    "target",
+    "message",
+    "source",
+    "metrics",
+]
+RULE_COLUMNS = [
+    "id",
+    "name",
+    "kind",
+    "target",
+    "params",
+    "expression",
+    "severity",
+    "cooldown_s",
+    "enabled",
+    "updated_at",
+]
 
 # Names a custom expression may use: exactly what the alert engine's evaluator knows.
 EXPRESSION_METRICS = PAIR_METRICS | SYMBOL_METRICS
@@ -99,7 +125,9 @@ def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> lis
     if draft.kind in PAIR_KINDS and target != "*" and target not in pairs:
         errors.append(f"target of a {draft.kind} rule must be '*' or a pair ({', '.join(pairs)})")
     elif draft.kind in SYMBOL_KINDS and target != "*" and target not in symbols:
-        errors.append(f"target of a {draft.kind} rule must be '*' or a symbol ({', '.join(symbols)})")
+        errors.append(
+            f"target of a {draft.kind} rule must be '*' or a symbol ({', '.join(symbols)})"
+        )
     elif draft.kind == "custom" and target not in ("*", *pairs, *symbols):
         errors.append("target of a custom rule must be '*', a pair or a symbol")
     elif draft.kind == "run_failure" and target != "*":
@@ -107,11 +135,18 @@ def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> lis
     if draft.kind in KIND_PARAM:
         key, lo, hi, meaning = KIND_PARAM[draft.kind]
         value = draft.params.get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
             errors.append(f"{key} is required: the {meaning}")
         elif not lo < value < hi:
-            errors.append(f"{key} must be greater than {lo:g}" + (f" and less than {hi:g}" if math.isfinite(hi) else "")
-                          + f" (the {meaning})")  # fmt: skip
+            errors.append(
+                f"{key} must be greater than {lo:g}"
+                + (f" and less than {hi:g}" if math.isfinite(hi) else "")
+                + f" (the {meaning})"
+            )
     if draft.kind == "custom":
         errors.extend(expression_errors(draft.expression or ""))
     elif draft.expression:
@@ -119,8 +154,9 @@ def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> lis
     return errors
 
 
-def add_rule(conn: psycopg.Connection, draft: RuleDraft, symbols: list[str],
-             pairs: list[str]) -> int:  # fmt: skip
+def add_rule(
+    conn: psycopg.Connection, draft: RuleDraft, symbols: list[str], pairs: list[str]
+) -> int:
     """Validate and insert a rule; returns its id. Raises RuleValidationError."""
     errors = validate_rule(draft, symbols, pairs)
     if errors:
@@ -130,10 +166,17 @@ def add_rule(conn: psycopg.Connection, draft: RuleDraft, symbols: list[str],
             row = conn.execute(
                 "INSERT INTO alert_rules (name, kind, target, params, expression, severity,"
                 " cooldown_s, enabled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (draft.name.strip(), draft.kind, draft.target, Jsonb(draft.params),
-                 (draft.expression or "").strip() or None, draft.severity, float(draft.cooldown_s),
-                 draft.enabled),
-            ).fetchone()  # fmt: skip
+                (
+                    draft.name.strip(),
+                    draft.kind,
+                    draft.target,
+                    Jsonb(draft.params),
+                    (draft.expression or "").strip() or None,
+                    draft.severity,
+                    float(draft.cooldown_s),
+                    draft.enabled,
+                ),
+            ).fetchone()
     except psycopg.errors.UniqueViolation:
         raise RuleValidationError([f"a rule named {draft.name.strip()!r} already exists"]) from None
     return int(row[0])
@@ -162,8 +205,9 @@ def delete_rule(conn: psycopg.Connection, rule_id: int) -> bool:
     return conn.execute("DELETE FROM alert_rules WHERE id = %s", (int(rule_id),)).rowcount == 1
 
 
-def recent_alert_events(conn: psycopg.Connection, limit: int = 100,
-                        since: datetime | None = None) -> pd.DataFrame:  # fmt: skip
+def recent_alert_events(
+    conn: psycopg.Connection, limit: int = 100, since: datetime | None = None
+) -> pd.DataFrame:
     """The newest alert events first (daemon and Dagster alike)."""
     rows = conn.execute(
         "SELECT id, time, severity, rule_name, kind, target, message, source, metrics"

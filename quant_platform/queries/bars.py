@@ -20,9 +20,18 @@ from quant_platform.storage.redis_keys import RedisKeys
 BAR_INTERVALS = ("1m", "5m", "1h")
 BAR_SECONDS = {"1s": 1, "1m": 60, "5m": 300, "1h": 3600}
 BAR_COLUMNS = [
-    "bucket", "symbol", "open", "high", "low", "close", "volume", "quote_volume",
-    "vwap", "trade_count", "buy_volume",
-]  # fmt: skip
+    "bucket",
+    "symbol",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "vwap",
+    "trade_count",
+    "buy_volume",
+]
 MAX_BARS = 20_000
 
 # Newest `limit` bars of one symbol: walks the (symbol, interval, bucket) primary key
@@ -50,8 +59,9 @@ def _check_symbols(symbols: Iterable[str]) -> list[str]:
     return [validate_symbol(s) for s in symbols]
 
 
-def load_bars(conn: psycopg.Connection, symbols: Iterable[str], interval: str,
-              limit: int = 500) -> pd.DataFrame:  # fmt: skip
+def load_bars(
+    conn: psycopg.Connection, symbols: Iterable[str], interval: str, limit: int = 500
+) -> pd.DataFrame:
     """The newest `limit` bars per symbol from `ohlcv`, oldest first, `bucket` in UTC.
 
     Raises ValueError for an unknown interval or a malformed symbol (they reach SQL
@@ -110,23 +120,38 @@ def ticks_to_bars(ticks: pd.DataFrame, symbol: str, seconds: int = 1) -> pd.Data
     if ticks.empty:
         return empty_bars()
     ts = pd.to_datetime(ticks["time"].to_numpy(), unit="ms", utc=True)
-    df = ticks.assign(bucket=ts.floor(f"{seconds}s"), notional=ticks["price"] * ticks["qty"],
-                      buy=np.where(ticks["buyer_is_maker"], 0.0, ticks["qty"]))  # fmt: skip
+    df = ticks.assign(
+        bucket=ts.floor(f"{seconds}s"),
+        notional=ticks["price"] * ticks["qty"],
+        buy=np.where(ticks["buyer_is_maker"], 0.0, ticks["qty"]),
+    )
     df = df.sort_values("time", kind="stable")
     g = df.groupby("bucket", sort=True)
-    bars = pd.DataFrame({
-        "open": g["price"].first(), "high": g["price"].max(), "low": g["price"].min(),
-        "close": g["price"].last(), "volume": g["qty"].sum(), "quote_volume": g["notional"].sum(),
-        "trade_count": g["price"].size(), "buy_volume": g["buy"].sum(),
-    })  # fmt: skip
+    bars = pd.DataFrame(
+        {
+            "open": g["price"].first(),
+            "high": g["price"].max(),
+            "low": g["price"].min(),
+            "close": g["price"].last(),
+            "volume": g["qty"].sum(),
+            "quote_volume": g["notional"].sum(),
+            "trade_count": g["price"].size(),
+            "buy_volume": g["buy"].sum(),
+        }
+    )
     bars["vwap"] = bars["quote_volume"] / bars["volume"].where(bars["volume"] > 0)
     bars = bars.reset_index()
     bars["symbol"] = symbol
     return bars[BAR_COLUMNS]
 
 
-def live_bars(client: redis.Redis, keys: RedisKeys, symbols: Iterable[str],
-              seconds: int = 300, max_ticks: int = MAX_BARS) -> pd.DataFrame:  # fmt: skip
+def live_bars(
+    client: redis.Redis,
+    keys: RedisKeys,
+    symbols: Iterable[str],
+    seconds: int = 300,
+    max_ticks: int = MAX_BARS,
+) -> pd.DataFrame:
     """1 s bars over the last `seconds` from the per-symbol Redis tick streams.
 
     Stream ids are the daemon's insert time in ms, so the range read is bounded by
@@ -137,8 +162,10 @@ def live_bars(client: redis.Redis, keys: RedisKeys, symbols: Iterable[str],
     pipe = client.pipeline(transaction=False)
     for sym in syms:
         pipe.xrevrange(keys.ticks(sym), max="+", min=str(start_ms), count=max_ticks)
-    frames = [ticks_to_bars(_ticks_frame(list(reversed(entries))), sym)
-              for sym, entries in zip(syms, pipe.execute(), strict=True)]  # fmt: skip
+    frames = [
+        ticks_to_bars(_ticks_frame(list(reversed(entries))), sym)
+        for sym, entries in zip(syms, pipe.execute(), strict=True)
+    ]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return empty_bars()

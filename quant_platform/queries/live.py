@@ -49,19 +49,23 @@ def _with_age(payload: dict[str, Any] | None, now: float | None) -> dict[str, An
     return {**payload, "age_s": max(0.0, (time.time() if now is None else now) - computed)}
 
 
-def pair_analytics(client: redis.Redis, keys: RedisKeys, symbol_y: str, symbol_x: str,
-                   now: float | None = None) -> dict[str, Any] | None:  # fmt: skip
+def pair_analytics(
+    client: redis.Redis, keys: RedisKeys, symbol_y: str, symbol_x: str, now: float | None = None
+) -> dict[str, Any] | None:
     """The live engine's cached metrics of one pair plus `age_s`; None when absent or expired."""
     y, x = validate_symbol(symbol_y), validate_symbol(symbol_x)
     return _with_age(cached_json(client, keys.pair_analytics(y, x)), now)
 
 
-def symbols_analytics(client: redis.Redis, keys: RedisKeys, symbols: list[str],
-                      now: float | None = None) -> dict[str, dict[str, Any] | None]:  # fmt: skip
+def symbols_analytics(
+    client: redis.Redis, keys: RedisKeys, symbols: list[str], now: float | None = None
+) -> dict[str, dict[str, Any] | None]:
     """Cached execution metrics per symbol plus `age_s` (None per symbol when absent)."""
     syms = [validate_symbol(s) for s in symbols]
     pipe = client.pipeline(transaction=False)
     for s in syms:
         pipe.get(keys.symbol_analytics(s))
-    return {s: _with_age(json.loads(raw) if raw else None, now)
-            for s, raw in zip(syms, pipe.execute(), strict=True)}  # fmt: skip
+    return {
+        s: _with_age(json.loads(raw) if raw else None, now)
+        for s, raw in zip(syms, pipe.execute(), strict=True)
+    }

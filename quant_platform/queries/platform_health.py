@@ -53,8 +53,13 @@ def feed_status(health: dict[str, str], settings: Settings, now: float | None = 
     """Interpret the daemon's heartbeat hash; with none, fall back to the configured feed."""
     now = time.time() if now is None else now
     if not health:
-        return FeedStatus(settings.feed, settings.feed == "simulator", False,
-                          f"no daemon heartbeat (configured feed: {settings.feed})", False)  # fmt: skip
+        return FeedStatus(
+            settings.feed,
+            settings.feed == "simulator",
+            False,
+            f"no daemon heartbeat (configured feed: {settings.feed})",
+            False,
+        )
     name = health.get("feed", "unknown")
     try:
         beat_age = now - float(health.get("updated", "nan"))
@@ -73,14 +78,17 @@ def feed_status(health: dict[str, str], settings: Settings, now: float | None = 
     return FeedStatus(name, name == "simulator", fresh and trading, ", ".join(parts))
 
 
-def platform_health(settings: Settings, client: redis.Redis) -> tuple[FeedStatus, list[ServiceStatus]]:
+def platform_health(
+    settings: Settings, client: redis.Redis
+) -> tuple[FeedStatus, list[ServiceStatus]]:
     """Feed status plus Redis, PostgreSQL/TimescaleDB and Dagster statuses, in display order."""
     services = check_redis(settings.redis_url)
     try:
         feed = feed_status(feed_health(client, RedisKeys(settings.redis_prefix)), settings)
     except redis.RedisError:
-        feed = FeedStatus(settings.feed, settings.feed == "simulator", False,
-                          "unknown: Redis unreachable", False)  # fmt: skip
+        feed = FeedStatus(
+            settings.feed, settings.feed == "simulator", False, "unknown: Redis unreachable", False
+        )
     services += check_postgres(settings.database_url)
     services.append(check_dagster(settings.bind_host, settings.dagster_port))
     return feed, services

@@ -18,10 +18,24 @@ from quant_platform import analytics
 from quant_platform.config.settings import validate_symbol
 
 STAT_COLUMNS = [
-    "time", "source", "method", "bar_interval", "window_size", "hedge_ratio", "intercept",
-    "spread_mean", "spread_std", "zscore", "correlation", "adf_stat", "adf_pvalue", "eg_stat",
-    "eg_pvalue", "half_life", "n_obs",
-]  # fmt: skip
+    "time",
+    "source",
+    "method",
+    "bar_interval",
+    "window_size",
+    "hedge_ratio",
+    "intercept",
+    "spread_mean",
+    "spread_std",
+    "zscore",
+    "correlation",
+    "adf_stat",
+    "adf_pvalue",
+    "eg_stat",
+    "eg_pvalue",
+    "half_life",
+    "n_obs",
+]
 SOURCES = ("live", "batch")
 
 _HISTORY_SQL = """
@@ -35,15 +49,25 @@ LIMIT %(limit)s
 """
 
 
-def pair_statistics_history(conn: psycopg.Connection, symbol_y: str, symbol_x: str,
-                            since: datetime | None = None, sources: tuple[str, ...] = SOURCES,
-                            limit: int = 5000) -> pd.DataFrame:  # fmt: skip
+def pair_statistics_history(
+    conn: psycopg.Connection,
+    symbol_y: str,
+    symbol_x: str,
+    since: datetime | None = None,
+    sources: tuple[str, ...] = SOURCES,
+    limit: int = 5000,
+) -> pd.DataFrame:
     """Stored statistics of one pair, oldest first (newest `limit` rows since `since`)."""
     bad = set(sources) - set(SOURCES)
     if bad:
         raise ValueError(f"unknown source(s) {sorted(bad)}: use {', '.join(SOURCES)}")
-    params = {"y": validate_symbol(symbol_y), "x": validate_symbol(symbol_x),
-              "sources": list(sources), "since": since, "limit": int(limit)}  # fmt: skip
+    params = {
+        "y": validate_symbol(symbol_y),
+        "x": validate_symbol(symbol_x),
+        "sources": list(sources),
+        "since": since,
+        "limit": int(limit),
+    }
     rows = conn.execute(_HISTORY_SQL, params).fetchall()
     df = pd.DataFrame(rows, columns=STAT_COLUMNS)
     df["time"] = pd.to_datetime(df["time"], utc=True)
@@ -103,10 +127,17 @@ def pair_series(closes: pd.DataFrame, symbol_y: str, symbol_x: str, window: int)
     except analytics.AnalyticsError:
         hl = math.nan
     frame = pd.DataFrame(
-        {symbol_y: y, symbol_x: x, "spread": spr, "zscore": z, "rolling_beta": roll.beta,
-         "rolling_alpha": roll.alpha, "correlation": corr},
+        {
+            symbol_y: y,
+            symbol_x: x,
+            "spread": spr,
+            "zscore": z,
+            "rolling_beta": roll.beta,
+            "rolling_alpha": roll.alpha,
+            "correlation": corr,
+        },
         index=closes.index,
-    )  # fmt: skip
+    )
     return PairSeries(frame=frame, hedge=hedge, coint_pvalue=coint_p, half_life_bars=hl)
 
 

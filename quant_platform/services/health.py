@@ -17,10 +17,14 @@ def check_postgres(database_url: str) -> list[ServiceStatus]:
                 "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
             ).fetchone()
             lic = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-            hyper = conn.execute(
-                "SELECT count(*) FROM timescaledb_information.hypertables"
-                " WHERE hypertable_name IN ('trades', 'ohlcv')"
-            ).fetchone() if ext else (0,)
+            hyper = (
+                conn.execute(
+                    "SELECT count(*) FROM timescaledb_information.hypertables"
+                    " WHERE hypertable_name IN ('trades', 'ohlcv')"
+                ).fetchone()
+                if ext
+                else (0,)
+            )
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [

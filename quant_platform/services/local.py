@@ -47,7 +47,9 @@ def find_pg_bin() -> Path | None:
     root = Path("/usr/lib/postgresql")
     if not root.is_dir():
         return None
-    for major in sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)):
+    for major in sorted(
+        (p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)
+    ):
         if list((major / "lib").glob("timescaledb*.so")):
             return major / "bin"
     return None
@@ -103,7 +105,9 @@ class LocalPostgres:
         if self._bin is None:
             self._bin = find_pg_bin()
         if self._bin is None:
-            raise ServiceError("PostgreSQL with TimescaleDB is not installed: run `qp services start`")
+            raise ServiceError(
+                "PostgreSQL with TimescaleDB is not installed: run `qp services start`"
+            )
         return self._bin
 
     @property
@@ -127,9 +131,15 @@ class LocalPostgres:
         if uid is not None:
             os.chown(self.root, uid, -1)
         self._pg(
-            "initdb", "-D", str(self.pgdata), "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        )  # fmt: skip
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
         conf = self.pgdata / "postgresql.conf"
         with conf.open("a") as fh:
             fh.write(
@@ -152,13 +162,29 @@ class LocalPostgres:
             os.chown(logfile, uid, -1)
         opts = f"-p {self.port} -c listen_addresses={self.host}"
         proc = subprocess.run(
-            [*prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(logfile),
-             "-o", opts, "-w", "-t", str(int(timeout)), "start"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                *prefix,
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(logfile),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
-            raise ServiceError(f"PostgreSQL did not start on port {self.port}: {proc.stderr}\n{tail}")
+            raise ServiceError(
+                f"PostgreSQL did not start on port {self.port}: {proc.stderr}\n{tail}"
+            )
         self._ensure_database()
 
     def _ensure_database(self) -> None:
@@ -170,7 +196,9 @@ class LocalPostgres:
             ).fetchone()
             if not exists:
                 conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.database))
+                    psycopg.sql.SQL("CREATE DATABASE {}").format(
+                        psycopg.sql.Identifier(self.database)
+                    )
                 )
 
     @property
@@ -239,7 +267,9 @@ class LocalRedis:
             if self._ping():
                 return
             time.sleep(0.05)
-        raise ServiceError(f"Redis did not answer on {self.host}:{self.port}; see {self.root}/redis.log")
+        raise ServiceError(
+            f"Redis did not answer on {self.host}:{self.port}; see {self.root}/redis.log"
+        )
 
     def _ping(self) -> bool:
         import redis
@@ -247,8 +277,9 @@ class LocalRedis:
         from redis.retry import Retry
 
         try:  # one quick try: redis-py 7 retries with backoff by default, which slows every probe
-            client = redis.Redis(host=self.host, port=self.port, socket_timeout=1,
-                                 retry=Retry(NoBackoff(), 0))  # fmt: skip
+            client = redis.Redis(
+                host=self.host, port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+            )
             return bool(client.ping())
         except redis.RedisError:
             return False
@@ -275,7 +306,9 @@ class LocalRedis:
         try:
             info = redis.Redis(host=self.host, port=self.port, socket_timeout=1).info("server")
         except redis.RedisError as exc:
-            return [ServiceStatus("redis", False, f"not reachable at {self.host}:{self.port}: {exc}")]
+            return [
+                ServiceStatus("redis", False, f"not reachable at {self.host}:{self.port}: {exc}")
+            ]
         return [ServiceStatus("redis", True, f"{info['redis_version']} at {self.host}:{self.port}")]
 
     def destroy(self) -> None:

@@ -54,7 +54,9 @@ class Supervisor:
             start_new_session=True,
         )
         logfile.close()
-        log.info("started %s (pid %d): %s", child.spec.name, child.proc.pid, " ".join(child.spec.argv))
+        log.info(
+            "started %s (pid %d): %s", child.spec.name, child.proc.pid, " ".join(child.spec.argv)
+        )
 
     def start(self) -> None:
         for child in self.children:
@@ -78,15 +80,25 @@ class Supervisor:
                     continue
                 rc = child.proc.returncode
                 if child.restarts >= child.spec.max_restarts:
-                    log.error("%s exited with %s %d times; stopping the platform", child.spec.name,
-                              rc, child.restarts + 1)  # fmt: skip
+                    log.error(
+                        "%s exited with %s %d times; stopping the platform",
+                        child.spec.name,
+                        rc,
+                        child.restarts + 1,
+                    )
                     self._stopping = True
                     code = 1
                     break
                 child.restarts += 1
                 delay = min(30.0, 2.0**child.restarts)
-                log.warning("%s exited with %s; restart %d in %.0f s (log: %s)", child.spec.name, rc,
-                            child.restarts, delay, self.log_dir / f"{child.spec.name}.log")  # fmt: skip
+                log.warning(
+                    "%s exited with %s; restart %d in %.0f s (log: %s)",
+                    child.spec.name,
+                    rc,
+                    child.restarts,
+                    delay,
+                    self.log_dir / f"{child.spec.name}.log",
+                )
                 child.proc = None
                 child.next_start = time.monotonic() + delay
         self.stop()
@@ -106,8 +118,9 @@ class Supervisor:
                 child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 log.info("stopped %s (exit %s)", child.spec.name, child.proc.returncode)
             except subprocess.TimeoutExpired:
-                log.warning("%s ignored SIGTERM for %.0f s; killing", child.spec.name,
-                            self.stop_timeout)  # fmt: skip
+                log.warning(
+                    "%s ignored SIGTERM for %.0f s; killing", child.spec.name, self.stop_timeout
+                )
                 try:
                     os.killpg(child.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -32,8 +32,9 @@ class ArrivalConfig:
 class ArrivalProcess:
     """Draws inter-arrival gaps, the symbol, side, fill count and sizes of each taker order."""
 
-    def __init__(self, symbols: list[str], rng: np.random.Generator,
-                 config: ArrivalConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, symbols: list[str], rng: np.random.Generator, config: ArrivalConfig | None = None
+    ) -> None:
         if not symbols:
             raise ValueError("at least one symbol")
         self.cfg = config or ArrivalConfig()
@@ -144,9 +145,16 @@ class SyntheticSource:
     `remaining` (if set) caps the number of fills (trade ids) ever produced.
     """
 
-    def __init__(self, symbols: list[str], *, rate: float = 20.0, seed: int = 7,
-                 total_trades: int | None = None, first_id: int = 1_000_000,
-                 config: ArrivalConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        symbols: list[str],
+        *,
+        rate: float = 20.0,
+        seed: int = 7,
+        total_trades: int | None = None,
+        first_id: int = 1_000_000,
+        config: ArrivalConfig | None = None,
+    ) -> None:
         from quant_platform.simulator.paths import CointegratedPaths
 
         rng = np.random.default_rng(seed)
@@ -184,8 +192,10 @@ class SyntheticSource:
         first = self.next_trade_id[symbol]
         self.next_trade_id[symbol] = first + n
         qtys = [a.qty(symbol) for _ in range(n)]
-        fills = [SimFill(symbol, first + i, p, a.qty_str(q, symbol), m, agg_id)
-                 for i, q in enumerate(qtys)]  # fmt: skip
+        fills = [
+            SimFill(symbol, first + i, p, a.qty_str(q, symbol), m, agg_id)
+            for i, q in enumerate(qtys)
+        ]
         agg = SimAgg(symbol, agg_id, p, a.qty_str(sum(qtys), symbol), first, first + n - 1, m)
         return SimOrder(self.t, fills, agg)
 

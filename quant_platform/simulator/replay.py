@@ -80,8 +80,9 @@ def read_csv(path: str | Path, symbol: str | None = None) -> ReplayFile:
     p = Path(path)
     sym = (symbol or symbol_from_name(p) or "").upper()
     if not sym:
-        raise ValueError(f"{p.name}: cannot tell the symbol; name it like BTCUSDT-trades-... "
-                         "or pass symbol=")  # fmt: skip
+        raise ValueError(
+            f"{p.name}: cannot tell the symbol; name it like BTCUSDT-trades-... or pass symbol="
+        )
     with p.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         rows_in = [r for r in reader if r and any(c.strip() for c in r)]
@@ -164,8 +165,17 @@ class ReplaySource:
             else:
                 n = max(1, row.last_id - row.first_id + 1)
                 part = format(Decimal(row.qty) / n, "f")
-                fills = [SimFill(symbol, row.first_id + i, row.price, part, row.buyer_is_maker, row.id)
-                         for i in range(n)]  # fmt: skip
-                agg = SimAgg(symbol, row.id, row.price, row.qty, row.first_id, row.last_id,
-                             row.buyer_is_maker)  # fmt: skip
+                fills = [
+                    SimFill(symbol, row.first_id + i, row.price, part, row.buyer_is_maker, row.id)
+                    for i in range(n)
+                ]
+                agg = SimAgg(
+                    symbol,
+                    row.id,
+                    row.price,
+                    row.qty,
+                    row.first_id,
+                    row.last_id,
+                    row.buyer_is_maker,
+                )
             yield SimOrder(offset, fills, agg)

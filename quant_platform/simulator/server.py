@@ -76,14 +76,27 @@ def order_frames(order: SimOrder, kind: str, wrapped: bool) -> Iterator[str]:
 
 
 def rest_agg(a: SimAgg) -> dict[str, object]:
-    return {"a": a.agg_id, "p": a.price, "q": a.qty, "f": a.first_id, "l": a.last_id,
-            "T": a.time_ms, "m": a.buyer_is_maker}  # fmt: skip
+    return {
+        "a": a.agg_id,
+        "p": a.price,
+        "q": a.qty,
+        "f": a.first_id,
+        "l": a.last_id,
+        "T": a.time_ms,
+        "m": a.buyer_is_maker,
+    }
 
 
 def rest_trade(f: SimFill) -> dict[str, object]:
     quote = float(f.price) * float(f.qty)
-    return {"id": f.trade_id, "price": f.price, "qty": f.qty, "quoteQty": f"{quote:.8f}",
-            "time": f.time_ms, "isBuyerMaker": f.buyer_is_maker}  # fmt: skip
+    return {
+        "id": f.trade_id,
+        "price": f.price,
+        "qty": f.qty,
+        "quoteQty": f"{quote:.8f}",
+        "time": f.time_ms,
+        "isBuyerMaker": f.buyer_is_maker,
+    }
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -151,8 +164,9 @@ class ExchangeSimulator:
         self.faults = faults or FaultConfig()
         self._synthetic: SyntheticSource | None = None
         if source is None:
-            self._synthetic = SyntheticSource(list(self.symbols), rate=rate, seed=seed,
-                                              total_trades=total_trades)  # fmt: skip
+            self._synthetic = SyntheticSource(
+                list(self.symbols), rate=rate, seed=seed, total_trades=total_trades
+            )
             source = self._synthetic
         self._source = source
         self.start_when_subscribed = start_when_subscribed
@@ -181,13 +195,22 @@ class ExchangeSimulator:
         self._subscribed = asyncio.Event()
         self.finished = asyncio.Event()
         self._server = await serve(
-            self._handler, self.host, self._port, process_request=self._process_request,
-            ping_interval=self.ping_interval_s, ping_timeout=600 if self.ping_interval_s else None,
-            max_size=1 << 16, close_timeout=1,
-        )  # fmt: skip
+            self._handler,
+            self.host,
+            self._port,
+            process_request=self._process_request,
+            ping_interval=self.ping_interval_s,
+            ping_timeout=600 if self.ping_interval_s else None,
+            max_size=1 << 16,
+            close_timeout=1,
+        )
         self._gen_task = asyncio.create_task(self._generate(), name="sim-generate")
-        log.info("exchange simulator on %s (REST %s), symbols %s", self.url, self.rest_url,
-                 ",".join(self.symbols))  # fmt: skip
+        log.info(
+            "exchange simulator on %s (REST %s), symbols %s",
+            self.url,
+            self.rest_url,
+            ",".join(self.symbols),
+        )
 
     async def stop(self) -> None:
         if self._gen_task is not None:
@@ -369,8 +392,15 @@ class ExchangeSimulator:
             req = json.loads(msg)
             method, rid = req["method"], req.get("id")
         except (ValueError, TypeError, KeyError):
-            return json.dumps({"error": {"code": 3, "msg": "Invalid JSON: expected a request "
-                                          "object with method"}, "id": None})  # fmt: skip
+            return json.dumps(
+                {
+                    "error": {
+                        "code": 3,
+                        "msg": "Invalid JSON: expected a request object with method",
+                    },
+                    "id": None,
+                }
+            )
         params = req.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
@@ -460,8 +490,17 @@ class ExchangeSimulator:
 
     def _rest(self, path: str, q: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
         if path == "/health":
-            return 200, {"status": "ok", "symbols": list(self.symbols), "generated": self.generated,
-                         "sent": self.sent_count, "connections": len(self._clients)}, {}  # fmt: skip
+            return (
+                200,
+                {
+                    "status": "ok",
+                    "symbols": list(self.symbols),
+                    "generated": self.generated,
+                    "sent": self.sent_count,
+                    "connections": len(self._clients),
+                },
+                {},
+            )
         if path == "/fapi/v1/ping":
             return 200, {}, {}
         if path == "/fapi/v1/time":

@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 
 # Errors about the rows themselves: retrying the same batch would fail forever.
 POISON_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.DataError, psycopg.IntegrityError, TypeError, ValueError, OverflowError)  # fmt: skip
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
 COALESCE_ROWS = 20_000  # held batches are merged up to this size: fewer, larger COPYs on recovery
 
 
@@ -45,9 +50,16 @@ class BatchFlusher:
     rows (they then stay in `held` for the caller to inspect).
     """
 
-    def __init__(self, settings: Settings, metrics: StorageMetrics | None = None,
-                 writer: TradeWriter | None = None, spool: Spool | None = None, *,
-                 retry_base_s: float = 0.25, retry_cap_s: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: StorageMetrics | None = None,
+        writer: TradeWriter | None = None,
+        spool: Spool | None = None,
+        *,
+        retry_base_s: float = 0.25,
+        retry_cap_s: float = 5.0,
+    ) -> None:
         self.interval_s = settings.flush_interval_s
         self.max_rows = settings.flush_max_rows
         self.memory_rows = settings.spool_memory_rows
@@ -81,8 +93,10 @@ class BatchFlusher:
         self.last_flush_s = 0.0
         self.last_error: str | None = None
         m = self.metrics
-        self._m_rows = {k: m.flusher_rows.labels(k) for k in
-                        ("flushed", "inserted", "duplicate", "spooled", "drained", "rejected")}  # fmt: skip
+        self._m_rows = {
+            k: m.flusher_rows.labels(k)
+            for k in ("flushed", "inserted", "duplicate", "spooled", "drained", "rejected")
+        }
         self._m_latency = m.sink_latency.labels("db")
         m.db_up.set(1)
 
@@ -115,8 +129,11 @@ class BatchFlusher:
         if await asyncio.to_thread(self.spool.has_data):
             self.spool_rows = await asyncio.to_thread(self.spool.rows)
             self.metrics.flusher_spool_rows.set(self.spool_rows)
-            log.info("spool %s holds %d trades from an earlier run: draining them first",
-                     self.spool.dir, self.spool_rows)  # fmt: skip
+            log.info(
+                "spool %s holds %d trades from an earlier run: draining them first",
+                self.spool.dir,
+                self.spool_rows,
+            )
             self._wake.set()
         self._task = asyncio.create_task(self._run(), name="batch-flusher")
 
@@ -182,8 +199,11 @@ class BatchFlusher:
                 await self._spill_to(0)
             if self._held:
                 raise OSError(f"{self._held_rows} trades could not be spooled to {self.spool.dir}")
-            log.warning("database down at shutdown: %d trades spooled to %s for the next start",
-                        self.spool_rows, self.spool.dir)  # fmt: skip
+            log.warning(
+                "database down at shutdown: %d trades spooled to %s for the next start",
+                self.spool_rows,
+                self.spool.dir,
+            )
         self._gauges()
         await asyncio.to_thread(self.writer.close)
         self.spool.close()
@@ -244,8 +264,13 @@ class BatchFlusher:
         self._rejected.append(batch)
         self.rejected_rows += len(batch)
         self._m_rows["rejected"].inc(len(batch))
-        log.error("database refused trade %s %d (%s): kept in %s", batch[0].symbol,
-                  batch[0].trade_id, _first_line(exc), self.rejected_dir)  # fmt: skip
+        log.error(
+            "database refused trade %s %d (%s): kept in %s",
+            batch[0].symbol,
+            batch[0].trade_id,
+            _first_line(exc),
+            self.rejected_dir,
+        )
 
     def _spill(self, keep_rows: int) -> None:
         """Append the oldest held batches to the spool until at most `keep_rows` stay in memory."""
@@ -255,8 +280,12 @@ class BatchFlusher:
                 self.spool.append(batch)
             except OSError as exc:
                 if not self._spool_full_warned:
-                    log.error("spool %s refused %d trades (%s): holding them in memory",
-                              self.spool.dir, len(batch), exc)  # fmt: skip
+                    log.error(
+                        "spool %s refused %d trades (%s): holding them in memory",
+                        self.spool.dir,
+                        len(batch),
+                        exc,
+                    )
                     self._spool_full_warned = True
                 return
             self._spool_full_warned = False
@@ -273,8 +302,11 @@ class BatchFlusher:
     # --- state ------------------------------------------------------------------------
     def _mark_up(self) -> None:
         if not self.db_up:
-            log.info("database reachable again: backlog drained (%d trades spooled, %d drained "
-                     "so far)", self.spooled_rows, self.drained_rows)  # fmt: skip
+            log.info(
+                "database reachable again: backlog drained (%d trades spooled, %d drained so far)",
+                self.spooled_rows,
+                self.drained_rows,
+            )
         self.db_up = True
         self.last_error = None
         self._backoff_s = self.retry_base_s
@@ -283,9 +315,13 @@ class BatchFlusher:
     def _mark_down(self, exc: BaseException) -> None:
         self.last_error = _first_line(exc)
         if self.db_up:
-            log.warning("database unreachable (%s): holding trades in memory (up to %d rows), "
-                        "then spooling to %s", self.last_error, self.memory_rows,
-                        self.spool.dir)  # fmt: skip
+            log.warning(
+                "database unreachable (%s): holding trades in memory (up to %d rows), "
+                "then spooling to %s",
+                self.last_error,
+                self.memory_rows,
+                self.spool.dir,
+            )
         if not isinstance(exc, psycopg.Error):
             log.error("batch flusher: unexpected %r (rows kept for retry)", exc)
         self.db_up = False

@@ -27,15 +27,24 @@ class StorageMetrics:
         r = registry if registry is not None else CollectorRegistry()
         self.registry = r
         self.sink_latency = Histogram(
-            "qp_sink_latency_seconds", "trade receive time to stored in the sink",
-            ["sink"], buckets=SINK_BUCKETS, registry=r)  # fmt: skip
+            "qp_sink_latency_seconds",
+            "trade receive time to stored in the sink",
+            ["sink"],
+            buckets=SINK_BUCKETS,
+            registry=r,
+        )
         self.flusher_rows = Counter(
-            "qp_flusher_rows", "database flusher rows by outcome "
-            "(flushed, inserted, duplicate, spooled, drained, rejected)", ["outcome"],
-            registry=r)  # fmt: skip
+            "qp_flusher_rows",
+            "database flusher rows by outcome "
+            "(flushed, inserted, duplicate, spooled, drained, rejected)",
+            ["outcome"],
+            registry=r,
+        )
         self.flusher_pending = Gauge(
-            "qp_flusher_pending_rows", "rows accepted but not yet in the database (memory)",
-            registry=r)  # fmt: skip
+            "qp_flusher_pending_rows",
+            "rows accepted but not yet in the database (memory)",
+            registry=r,
+        )
         self.flusher_spool_rows = Gauge(
             "qp_flusher_spool_rows", "rows waiting in the on-disk spool", registry=r
         )
@@ -43,14 +52,16 @@ class StorageMetrics:
             "qp_flusher_db_up", "1 when the last flush reached the database", registry=r
         )
         self.flush_seconds = Histogram(
-            "qp_flusher_flush_seconds", "one COPY + INSERT batch", buckets=SINK_BUCKETS,
-            registry=r)  # fmt: skip
+            "qp_flusher_flush_seconds", "one COPY + INSERT batch", buckets=SINK_BUCKETS, registry=r
+        )
         self.last_flush_seconds = Gauge(
-            "qp_flusher_last_flush_seconds", "duration of the last successful batch write",
-            registry=r)  # fmt: skip
+            "qp_flusher_last_flush_seconds",
+            "duration of the last successful batch write",
+            registry=r,
+        )
         self.redis_rows = Counter(
-            "qp_redis_sink_rows", "ticks by outcome (written, dropped)", ["outcome"],
-            registry=r)  # fmt: skip
+            "qp_redis_sink_rows", "ticks by outcome (written, dropped)", ["outcome"], registry=r
+        )
         self.redis_up = Gauge("qp_redis_sink_up", "1 when the last Redis write worked", registry=r)
         self.buffer_rows = Counter(
             "qp_tick_buffer_rows", "trades appended to the in-memory tick buffer", registry=r

@@ -38,9 +38,11 @@ def redis_client(url: str, timeout_s: float = 2.0) -> aioredis.Redis:
     redis-py's default of several with backoff: the sinks back off themselves.
     """
     return aioredis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
-    )  # fmt: skip
+    )
 
 
 class RedisTickSink:
@@ -52,10 +54,17 @@ class RedisTickSink:
     `add` never blocks or raises; at most `max_pending` trades wait in memory.
     """
 
-    def __init__(self, settings: Settings, metrics: StorageMetrics | None = None,
-                 batch_interval_s: float = 0.005, max_batch: int = 2000,
-                 max_pending: int = 100_000, backoff_base_s: float = 0.25,
-                 backoff_cap_s: float = 5.0, client: aioredis.Redis | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: StorageMetrics | None = None,
+        batch_interval_s: float = 0.005,
+        max_batch: int = 2000,
+        max_pending: int = 100_000,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 5.0,
+        client: aioredis.Redis | None = None,
+    ) -> None:
         self.keys = RedisKeys(settings.redis_prefix)
         self.maxlen = settings.redis_stream_maxlen
         self.redis = client if client is not None else redis_client(settings.redis_url)
@@ -132,15 +141,31 @@ class RedisTickSink:
         pipe = self.redis.pipeline(transaction=False)
         last: dict[str, Trade] = {}
         for t in batch:
-            pipe.xadd(keys.ticks(t.symbol),
-                      {"id": t.trade_id, "p": t.price, "q": t.qty, "T": t.trade_time_ms,
-                       "m": 1 if t.buyer_is_maker else 0},
-                      maxlen=maxlen, approximate=True)  # fmt: skip
+            pipe.xadd(
+                keys.ticks(t.symbol),
+                {
+                    "id": t.trade_id,
+                    "p": t.price,
+                    "q": t.qty,
+                    "T": t.trade_time_ms,
+                    "m": 1 if t.buyer_is_maker else 0,
+                },
+                maxlen=maxlen,
+                approximate=True,
+            )
             last[t.symbol] = t
         for sym, t in last.items():
             key = keys.last_trade(sym)
-            pipe.hset(key, mapping={"p": t.price, "q": t.qty, "T": t.trade_time_ms,
-                                    "id": t.trade_id, "m": 1 if t.buyer_is_maker else 0})  # fmt: skip
+            pipe.hset(
+                key,
+                mapping={
+                    "p": t.price,
+                    "q": t.qty,
+                    "T": t.trade_time_ms,
+                    "id": t.trade_id,
+                    "m": 1 if t.buyer_is_maker else 0,
+                },
+            )
             pipe.expire(key, LAST_TTL_S)
         pipe.publish(keys.updates_channel, "ticks")
         t0 = time.perf_counter()
@@ -164,16 +189,22 @@ class RedisTickSink:
             self._retry_at = time.monotonic() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, self.backoff_cap_s)
             return
-        log.info("Redis reachable again after %.1f s: tick cache resumed (%d ticks not cached)",
-                 time.monotonic() - self._down_since, self.dropped - self._dropped_at_down)  # fmt: skip
+        log.info(
+            "Redis reachable again after %.1f s: tick cache resumed (%d ticks not cached)",
+            time.monotonic() - self._down_since,
+            self.dropped - self._dropped_at_down,
+        )
         self.up = True
         self._backoff_s = self.backoff_base_s
         self.metrics.redis_up.set(1)
 
     def _down(self, exc: BaseException, lost: int) -> None:
         if self.up:
-            log.warning("Redis unreachable (%s): tick cache paused, retrying with backoff; "
-                        "the tick buffer and the database carry on", exc or type(exc).__name__)  # fmt: skip
+            log.warning(
+                "Redis unreachable (%s): tick cache paused, retrying with backoff; "
+                "the tick buffer and the database carry on",
+                exc or type(exc).__name__,
+            )
             self._down_since = time.monotonic()
             self._dropped_at_down = self.dropped
         self.up = False
@@ -214,8 +245,9 @@ class RedisAnalyticsCache:
     caller decides whether a missed cache write matters.
     """
 
-    def __init__(self, settings: Settings, client: aioredis.Redis | None = None,
-                 ttl_s: int = ANALYTICS_TTL_S) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, client: aioredis.Redis | None = None, ttl_s: int = ANALYTICS_TTL_S
+    ) -> None:
         self.keys = RedisKeys(settings.redis_prefix)
         self.redis = client if client is not None else redis_client(settings.redis_url)
         self.ttl_s = ttl_s

@@ -46,8 +46,18 @@ INSERT_SQL = sql.SQL(
 
 def trade_row(t: Trade) -> tuple[object, ...]:
     """The staging row of one trade, in `_COLUMNS` order."""
-    return (t.trade_time_ms, t.symbol, t.trade_id, t.price, t.qty, t.buyer_is_maker,
-            t.event_time_ms, t.receive_time_ns, t.kind, t.fill_type)  # fmt: skip
+    return (
+        t.trade_time_ms,
+        t.symbol,
+        t.trade_id,
+        t.price,
+        t.qty,
+        t.buyer_is_maker,
+        t.event_time_ms,
+        t.receive_time_ns,
+        t.kind,
+        t.fill_type,
+    )
 
 
 class TradeWriter:
@@ -57,8 +67,9 @@ class TradeWriter:
     worker thread at a time).
     """
 
-    def __init__(self, database_url: str, connect_timeout: float = 3.0,
-                 statement_timeout_s: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self, database_url: str, connect_timeout: float = 3.0, statement_timeout_s: float = 30.0
+    ) -> None:
         self.database_url = database_url
         self.connect_timeout = connect_timeout
         self.statement_timeout_s = statement_timeout_s
@@ -71,9 +82,12 @@ class TradeWriter:
                 connect_timeout=max(1, round(self.connect_timeout)),
                 # a hung server or a dead peer must fail the write, not the worker thread forever
                 options=f"-c statement_timeout={int(self.statement_timeout_s * 1000)}",
-                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
                 application_name="qp-trade-writer",
-            )  # fmt: skip
+            )
             try:
                 conn.execute(STAGING_DDL)
                 conn.commit()
@@ -100,9 +114,20 @@ class TradeWriter:
                     copy.set_types(COPY_TYPES)
                     write_row = copy.write_row
                     for t in trades:
-                        write_row((t.trade_time_ms, t.symbol, t.trade_id, t.price, t.qty,
-                                   t.buyer_is_maker, t.event_time_ms, t.receive_time_ns,
-                                   t.kind, t.fill_type))  # fmt: skip
+                        write_row(
+                            (
+                                t.trade_time_ms,
+                                t.symbol,
+                                t.trade_id,
+                                t.price,
+                                t.qty,
+                                t.buyer_is_maker,
+                                t.event_time_ms,
+                                t.receive_time_ns,
+                                t.kind,
+                                t.fill_type,
+                            )
+                        )
                 cur.execute(INSERT_SQL)
                 return max(cur.rowcount, 0)
         except psycopg.Error as exc:

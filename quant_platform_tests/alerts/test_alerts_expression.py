@@ -16,8 +16,15 @@ from quant_platform.alerts.expression import (
     metric_scope,
 )
 
-PAIR = {"zscore": 3.0, "adf_pvalue": 0.01, "half_life": 120.0, "correlation": 0.8,
-        "spread": 1.5, "spread_std": 0.5, "hedge_ratio": 1.2}  # fmt: skip
+PAIR = {
+    "zscore": 3.0,
+    "adf_pvalue": 0.01,
+    "half_life": 120.0,
+    "correlation": 0.8,
+    "spread": 1.5,
+    "spread_std": 0.5,
+    "hedge_ratio": 1.2,
+}
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,19 @@ class FakeClock:
         return self.t
 
 
-def run_series(rule: AlertRule, target: str, key: str, values: list[float],
-               cooldown: float = 0.0, step: float = 1.0) -> list[int]:  # fmt: skip
+def run_series(
+    rule: AlertRule,
+    target: str,
+    key: str,
+    values: list[float],
+    cooldown: float = 0.0,
+    step: float = 1.0,
+) -> list[int]:
     """Indices of the series where the engine fired (no rate limits, 1 s apart)."""
     clock = FakeClock()
-    eng = AlertEngine([rule], default_cooldown_s=cooldown, per_rule_rate=None,
-                      global_rate=None, clock=clock)  # fmt: skip
+    eng = AlertEngine(
+        [rule], default_cooldown_s=cooldown, per_rule_rate=None, global_rate=None, clock=clock
+    )
     fired = []
     for i, v in enumerate(values):
         clock.t += step
@@ -72,16 +79,17 @@ def test_volatility_spike() -> None:
 def test_custom_rule() -> None:
     rule = AlertRule("c", "custom", expression="abs(z) > 2.5 and adf_p < 0.05")
     clock = FakeClock()
-    eng = AlertEngine([rule], default_cooldown_s=0, per_rule_rate=None, global_rate=None,
-                      clock=clock)  # fmt: skip
+    eng = AlertEngine(
+        [rule], default_cooldown_s=0, per_rule_rate=None, global_rate=None, clock=clock
+    )
     snaps = [
-        {"zscore": 3.0, "adf_pvalue": 0.2},   # no: adf
+        {"zscore": 3.0, "adf_pvalue": 0.2},  # no: adf
         {"zscore": 3.0, "adf_pvalue": 0.01},  # fires
         {"zscore": 3.0, "adf_pvalue": 0.01},  # still true: not re-armed
         {"zscore": 1.0, "adf_pvalue": 0.01},  # false: re-arms
         {"zscore": math.nan, "adf_pvalue": 0.01},  # unknown: no change
         {"zscore": -3.0, "adf_pvalue": 0.01},  # fires
-    ]  # fmt: skip
+    ]
     fired = []
     for i, m in enumerate(snaps):
         clock.t += 1
@@ -101,12 +109,18 @@ def test_wildcard_expands_to_targets_of_the_right_kind() -> None:
     only = AlertRule("o", "zscore", target="BNBUSDT/SOLUSDT", params={"k": 2})
     eng = AlertEngine([z, v, only], per_rule_rate=None, global_rate=None)
     snap = {
-        "BTCUSDT/ETHUSDT": {"zscore": 3.0}, "BNBUSDT/SOLUSDT": {"zscore": -3.0},
-        "BTCUSDT": {"vol_ratio": 5.0}, "ETHUSDT": {"vol_ratio": 1.0},
-    }  # fmt: skip
+        "BTCUSDT/ETHUSDT": {"zscore": 3.0},
+        "BNBUSDT/SOLUSDT": {"zscore": -3.0},
+        "BTCUSDT": {"vol_ratio": 5.0},
+        "ETHUSDT": {"vol_ratio": 1.0},
+    }
     got = sorted((e.rule_name, e.target) for e in eng.evaluate(snap, now=100.0))
-    assert got == [("o", "BNBUSDT/SOLUSDT"), ("v", "BTCUSDT"),
-                   ("z", "BNBUSDT/SOLUSDT"), ("z", "BTCUSDT/ETHUSDT")]  # fmt: skip
+    assert got == [
+        ("o", "BNBUSDT/SOLUSDT"),
+        ("v", "BTCUSDT"),
+        ("z", "BNBUSDT/SOLUSDT"),
+        ("z", "BTCUSDT/ETHUSDT"),
+    ]
 
 
 def test_hysteresis_stops_flapping_at_threshold() -> None:
@@ -121,8 +135,9 @@ def test_hysteresis_stops_flapping_at_threshold() -> None:
 def test_cooldown_per_rule_and_target_with_fake_clock() -> None:
     clock = FakeClock(1000.0)
     rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=60)
-    eng = AlertEngine([rule], default_cooldown_s=5, per_rule_rate=None, global_rate=None,
-                      clock=clock)  # fmt: skip
+    eng = AlertEngine(
+        [rule], default_cooldown_s=5, per_rule_rate=None, global_rate=None, clock=clock
+    )
     hi, lo = {"zscore": 3.0}, {"zscore": 0.0}
     other = "BNBUSDT/SOLUSDT"
     assert len(eng.evaluate({PAIR: hi})) == 1
@@ -135,8 +150,13 @@ def test_cooldown_per_rule_and_target_with_fake_clock() -> None:
     clock.t += 0.1  # 60 s: cooldown over, still armed, still true -> fires
     assert [e.target for e in eng.evaluate({PAIR: hi})] == [PAIR]
     # rule without its own cooldown uses the engine default
-    eng2 = AlertEngine([AlertRule("d", "zscore", params={"k": 2.0})], default_cooldown_s=5,
-                       per_rule_rate=None, global_rate=None, clock=clock)  # fmt: skip
+    eng2 = AlertEngine(
+        [AlertRule("d", "zscore", params={"k": 2.0})],
+        default_cooldown_s=5,
+        per_rule_rate=None,
+        global_rate=None,
+        clock=clock,
+    )
     assert eng2.evaluate({PAIR: hi})
     clock.t += 1
     eng2.evaluate({PAIR: lo})

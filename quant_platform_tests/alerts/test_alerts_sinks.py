@@ -26,8 +26,16 @@ from quant_platform.alerts.sinks import (
     deliver_sync,
 )
 
-EVENT = AlertEvent("z", 3, "zscore", "BTCUSDT/ETHUSDT", "critical", "BTCUSDT/ETHUSDT: z 3.1",
-                   {"zscore": 3.1, "n": float("nan")}, 1_700_000_000.0)  # fmt: skip
+EVENT = AlertEvent(
+    "z",
+    3,
+    "zscore",
+    "BTCUSDT/ETHUSDT",
+    "critical",
+    "BTCUSDT/ETHUSDT: z 3.1",
+    {"zscore": 3.1, "n": float("nan")},
+    1_700_000_000.0,
+)
 
 
 def free_port() -> int:
@@ -92,8 +100,11 @@ def test_webhook_payloads_arrive(hook: Hook) -> None:
     assert body["metrics"] == {"zscore": 3.1, "n": None} and body["severity"] == "critical"
     assert body["time"].startswith("2023-11-14T22:13:20")
     assert by_kind[(True, False)]["text"].startswith("[CRITICAL] z:")
-    assert by_kind[(False, True)] == {"chat_id": "-100", "text": by_kind[(True, False)]["text"],
-                                      "disable_web_page_preview": True}  # fmt: skip
+    assert by_kind[(False, True)] == {
+        "chat_id": "-100",
+        "text": by_kind[(True, False)]["text"],
+        "disable_web_page_preview": True,
+    }
 
 
 def test_webhook_retries_then_succeeds_and_records_failures() -> None:
@@ -106,8 +117,11 @@ def test_webhook_retries_then_succeeds_and_records_failures() -> None:
         assert not r.ok and r.attempts == 2 and r.error == "HTTP 500"
     finally:
         h.close()
-    down = asyncio.run(WebhookSink(f"http://127.0.0.1:{free_port()}/x", retries=1,
-                                   backoff_s=0.01, timeout_s=1).send(EVENT, 1))  # fmt: skip
+    down = asyncio.run(
+        WebhookSink(
+            f"http://127.0.0.1:{free_port()}/x", retries=1, backoff_s=0.01, timeout_s=1
+        ).send(EVENT, 1)
+    )
     assert not down.ok and down.attempts == 2 and "ConnectError" in (down.error or "")
 
 
@@ -138,9 +152,11 @@ def test_slow_or_down_webhook_does_not_delay_the_cycle(tmp_path: Path) -> None:
     slow = Hook(delay_s=5.0)
     try:
         file_sink = FileSink(tmp_path / "alerts.jsonl")
-        sinks = [WebhookSink(slow.url, timeout_s=10, retries=0),
-                 WebhookSink(f"http://127.0.0.1:{free_port()}/", retries=3, backoff_s=1.0),
-                 file_sink]  # fmt: skip
+        sinks = [
+            WebhookSink(slow.url, timeout_s=10, retries=0),
+            WebhookSink(f"http://127.0.0.1:{free_port()}/", retries=3, backoff_s=1.0),
+            file_sink,
+        ]
         loop, _ = _loop_with(sinks)
         t0 = time.monotonic()
         asyncio.run(_run_for(loop, 1.0))
@@ -222,8 +238,13 @@ class _Collect:
         self.messages: list[tuple[str, list[str], str]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              envelope.content.decode("utf-8", "replace")))  # fmt: skip
+        self.messages.append(
+            (
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.content.decode("utf-8", "replace"),
+            )
+        )
         return "250 OK"
 
 
@@ -246,16 +267,19 @@ def test_email_sink_against_real_smtp_server() -> None:
     assert not down.ok and "ConnectionRefused" in (down.error or "")
 
 
-def test_dagster_deliver_uses_configured_sinks(hook: Hook, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_dagster_deliver_uses_configured_sinks(
+    hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import logging
 
     import quant_platform.config as config
     from quant_platform.orchestration.alerting.jobs import deliver
 
     rules = tmp_path / "alerts.yaml"
-    rules.write_text(f"rules: []\nsinks:\n  - {{type: file, path: {tmp_path / 'd.jsonl'}}}\n"
-                     f"  - {{type: webhook, url: '{hook.url}', deliver_from: dagster}}\n")  # fmt: skip
+    rules.write_text(
+        f"rules: []\nsinks:\n  - {{type: file, path: {tmp_path / 'd.jsonl'}}}\n"
+        f"  - {{type: webhook, url: '{hook.url}', deliver_from: dagster}}\n"
+    )
     settings = config.load_settings(alert_rules_file=rules)
     monkeypatch.setattr(config, "get_settings", lambda: settings)
     daemon_ev = EVENT.to_dict() | {"id": 1}

@@ -43,20 +43,27 @@ def test_rules_crud(db: psycopg.Connection, database_url: str) -> None:
     assert store.delete_rule("c") is True and store.delete_rule("c") is False
     assert store.get_rule("c") is None
     # a row edited into an invalid state elsewhere is skipped, not fatal
-    db.execute("INSERT INTO alert_rules (name, kind, params) VALUES ('bad', 'zscore', "
-               "'{\"k\": -1}'::jsonb)")  # fmt: skip
+    db.execute(
+        "INSERT INTO alert_rules (name, kind, params) VALUES ('bad', 'zscore', "
+        "'{\"k\": -1}'::jsonb)"
+    )
     assert [r.name for r in store.list_rules()] == ["z"]
 
 
-def test_load_yaml_is_all_or_nothing(db: psycopg.Connection, database_url: str,
-                                     tmp_path: Path) -> None:  # fmt: skip
+def test_load_yaml_is_all_or_nothing(
+    db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
     store = AlertStore(database_url)
     p = tmp_path / "rules.yaml"
-    p.write_text("rules:\n  - {name: a, kind: zscore, params: {k: 2}}\n"
-                 "  - {name: b, kind: volatility_spike, params: {k: 3}, severity: info}\n")  # fmt: skip
+    p.write_text(
+        "rules:\n  - {name: a, kind: zscore, params: {k: 2}}\n"
+        "  - {name: b, kind: volatility_spike, params: {k: 3}, severity: info}\n"
+    )
     assert [r.name for r in store.load_yaml(p)] == ["a", "b"]
-    p.write_text("rules:\n  - {name: a, kind: zscore, params: {k: 4}}\n"
-                 "  - {name: c, kind: custom, expression: 'open(1)'}\n")  # fmt: skip
+    p.write_text(
+        "rules:\n  - {name: a, kind: zscore, params: {k: 4}}\n"
+        "  - {name: c, kind: custom, expression: 'open(1)'}\n"
+    )
     with pytest.raises(RuleError, match="expression"):
         store.load_yaml(p)
     assert store.get_rule("a").params == {"k": 2.0}  # unchanged
@@ -65,15 +72,33 @@ def test_load_yaml_is_all_or_nothing(db: psycopg.Connection, database_url: str,
 
 def test_events_and_deliveries(db: psycopg.Connection, database_url: str) -> None:
     store = AlertStore(database_url)
-    e1 = AlertEvent("z", None, "zscore", "BTCUSDT/ETHUSDT", "warning", "z high",
-                    {"zscore": 3.1, "bad": float("nan"), "big": float("inf")}, 1_700_000_000.5)  # fmt: skip
-    e2 = AlertEvent("z", None, "zscore", "BNBUSDT/SOLUSDT", "critical", "z higher",
-                    {"zscore": -4.0}, 1_700_000_001.0)  # fmt: skip
+    e1 = AlertEvent(
+        "z",
+        None,
+        "zscore",
+        "BTCUSDT/ETHUSDT",
+        "warning",
+        "z high",
+        {"zscore": 3.1, "bad": float("nan"), "big": float("inf")},
+        1_700_000_000.5,
+    )
+    e2 = AlertEvent(
+        "z",
+        None,
+        "zscore",
+        "BNBUSDT/SOLUSDT",
+        "critical",
+        "z higher",
+        {"zscore": -4.0},
+        1_700_000_001.0,
+    )
     ids = store.insert_events([e1, e2])
     assert len(ids) == 2 and ids[0] < ids[1]
     assert store.record_delivery(ids[0], DeliveryResult("log", True, 1, None, 0.2), e1.time_dt)
-    assert store.record_delivery(ids[0], {"sink": "webhook", "ok": False, "attempts": 3,
-                                          "error": "HTTP 500", "latency_ms": 12.0})  # fmt: skip
+    assert store.record_delivery(
+        ids[0],
+        {"sink": "webhook", "ok": False, "attempts": 3, "error": "HTTP 500", "latency_ms": 12.0},
+    )
     recent = store.recent(10)
     assert [r["id"] for r in recent] == [ids[1], ids[0]]
     ev = recent[1]
@@ -86,8 +111,16 @@ def test_events_and_deliveries(db: psycopg.Connection, database_url: str) -> Non
 
 def test_stream_entry_matches_dagster_layout(redis_url: str, redis_prefix: str) -> None:
     keys = RedisKeys(redis_prefix)
-    ev = AlertEvent("z", 7, "zscore", "BTCUSDT/ETHUSDT", "warning", "z high",
-                    {"zscore": 3.1, "x": float("nan")}, 1_700_000_000.0)  # fmt: skip
+    ev = AlertEvent(
+        "z",
+        7,
+        "zscore",
+        "BTCUSDT/ETHUSDT",
+        "warning",
+        "z high",
+        {"zscore": 3.1, "x": float("nan")},
+        1_700_000_000.0,
+    )
 
     async def go() -> list[str]:
         stream = AlertStream(redis_url, keys)
@@ -100,8 +133,17 @@ def test_stream_entry_matches_dagster_layout(redis_url: str, redis_prefix: str) 
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     entries = client.xrange(keys.alerts_stream)
     fields = entries[0][1]
-    assert set(fields) == {"id", "time", "rule_name", "kind", "target", "severity", "message",
-                           "metrics", "source"}  # fmt: skip
+    assert set(fields) == {
+        "id",
+        "time",
+        "rule_name",
+        "kind",
+        "target",
+        "severity",
+        "message",
+        "metrics",
+        "source",
+    }
     parsed = parse_entry(fields)
     assert parsed["id"] == 42 and parsed["source"] == "daemon"
     assert parsed["metrics"] == {"zscore": 3.1, "x": None}
@@ -116,8 +158,9 @@ def test_stream_redis_down_is_skipped() -> None:
     assert asyncio.run(stream.append([(1, ev)])) == []
 
 
-def test_loop_persists_streams_and_reloads(db: psycopg.Connection, database_url: str,
-                                           redis_url: str, redis_prefix: str) -> None:  # fmt: skip
+def test_loop_persists_streams_and_reloads(
+    db: psycopg.Connection, database_url: str, redis_url: str, redis_prefix: str
+) -> None:
     store = AlertStore(database_url)
     store.create_rule(AlertRule("z", "zscore", params={"k": 2.0}))
     keys = RedisKeys(redis_prefix)
@@ -125,8 +168,14 @@ def test_loop_persists_streams_and_reloads(db: psycopg.Connection, database_url:
 
     async def go() -> None:
         stream = AlertStream(redis_url, keys)
-        loop = AlertLoop(AlertEngine([], per_rule_rate=None, global_rate=None), lambda: snap,
-                         store=store, stream=stream, sinks=[], interval_s=0.05)  # fmt: skip
+        loop = AlertLoop(
+            AlertEngine([], per_rule_rate=None, global_rate=None),
+            lambda: snap,
+            store=store,
+            stream=stream,
+            sinks=[],
+            interval_s=0.05,
+        )
         assert await loop.reload_rules()
         fired = await loop.run_cycle()
         assert len(fired) == 1 and fired[0][0] is not None
@@ -138,7 +187,9 @@ def test_loop_persists_streams_and_reloads(db: psycopg.Connection, database_url:
 
     asyncio.run(go())
     rows = store.recent(5)
-    assert len(rows) == 1 and rows[0]["rule_id"] is not None and rows[0]["target"] == "BTCUSDT/ETHUSDT"
+    assert (
+        len(rows) == 1 and rows[0]["rule_id"] is not None and rows[0]["target"] == "BTCUSDT/ETHUSDT"
+    )
     entries = redis_lib.Redis.from_url(redis_url, decode_responses=True).xrange(keys.alerts_stream)
     assert [json.loads(f["metrics"])["zscore"] for _, f in entries] == [3.0]
     assert entries[0][1]["id"] == str(rows[0]["id"])
@@ -150,8 +201,13 @@ def test_loop_keeps_events_when_database_is_down() -> None:
     rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=0)
 
     async def go() -> AlertLoop:
-        loop = AlertLoop(AlertEngine([rule], per_rule_rate=None, global_rate=None),
-                         lambda: snap, store=store, interval_s=0.05, retry_limit=3)  # fmt: skip
+        loop = AlertLoop(
+            AlertEngine([rule], per_rule_rate=None, global_rate=None),
+            lambda: snap,
+            store=store,
+            interval_s=0.05,
+            retry_limit=3,
+        )
         fired = await loop.run_cycle()
         assert fired and fired[0][0] is None
         for z in (0.0, 3.0, 0.0, 3.0, 0.0, 3.0):
@@ -163,8 +219,9 @@ def test_loop_keeps_events_when_database_is_down() -> None:
     assert len(loop.retry) == 3  # bounded
 
 
-def test_cli_round_trip(db: psycopg.Connection, settings: Any, tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_round_trip(
+    db: psycopg.Connection, settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from quant_platform.cli.main import build_parser
 
     def qp(*argv: str) -> int:
@@ -172,13 +229,28 @@ def test_cli_round_trip(db: psycopg.Connection, settings: Any, tmp_path: Path,
         return args.func(args, settings)
 
     assert qp("add", "--name", "z", "--kind", "zscore", "-p", "k=2.5", "-p", "direction=above") == 0
-    assert qp("add", "c", "--kind", "custom", "-e", "abs(z) > 2 and adf_p < 0.05",
-              "--severity", "critical", "--cooldown", "30") == 0  # fmt: skip
+    assert (
+        qp(
+            "add",
+            "c",
+            "--kind",
+            "custom",
+            "-e",
+            "abs(z) > 2 and adf_p < 0.05",
+            "--severity",
+            "critical",
+            "--cooldown",
+            "30",
+        )
+        == 0
+    )
     assert qp("add", "z", "--kind", "zscore") == 1  # exists
     capsys.readouterr()
     assert qp("add", "--kind", "zscore") == 2  # no name
     assert "name" in capsys.readouterr().err
-    assert qp("add", "--name", "bad", "--kind", "custom", "--expr", "abs(z) > 2 and z.real > 1") == 2
+    assert (
+        qp("add", "--name", "bad", "--kind", "custom", "--expr", "abs(z) > 2 and z.real > 1") == 2
+    )
     err = capsys.readouterr().err.splitlines()
     assert "attribute access" in err[0]
     assert err[2].index("^") - err[1].index("a") == len("abs(z) > 2 and z")
@@ -196,23 +268,27 @@ def test_cli_round_trip(db: psycopg.Connection, settings: Any, tmp_path: Path,
     out = capsys.readouterr().out
     assert "volatility_spike" in out and " c " not in out
     AlertStore(settings.database_url).insert_event(
-        AlertEvent("v", None, "volatility_spike", "BTCUSDT", "info", "BTCUSDT: spike", {}, 1e9))
+        AlertEvent("v", None, "volatility_spike", "BTCUSDT", "info", "BTCUSDT: spike", {}, 1e9)
+    )
     assert qp("events", "-n", "5") == 0
     assert "BTCUSDT: spike" in capsys.readouterr().out
 
 
-def test_build_alert_loop_from_settings(db: psycopg.Connection, settings: Any,
-                                        tmp_path: Path) -> None:  # fmt: skip
+def test_build_alert_loop_from_settings(
+    db: psycopg.Connection, settings: Any, tmp_path: Path
+) -> None:
     from quant_platform.alerts.engine import build_alert_loop
     from quant_platform.alerts.sinks import FileSink, LogSink
 
     store = AlertStore(settings.database_url)
     store.create_rule(AlertRule("z", "zscore", params={"k": 9.0}, enabled=False))  # edited
     y = tmp_path / "alerts.yaml"
-    y.write_text(f"rules:\n  - {{name: z, kind: zscore, params: {{k: 2}}}}\n"
-                 f"  - {{name: v, kind: volatility_spike, params: {{k: 3}}}}\n"
-                 f"sinks:\n  - log\n  - {{type: file, path: {tmp_path / 'a.jsonl'}}}\n"
-                 f"  - {{type: webhook, url: 'http://127.0.0.1:9/', deliver_from: dagster}}\n")  # fmt: skip
+    y.write_text(
+        f"rules:\n  - {{name: z, kind: zscore, params: {{k: 2}}}}\n"
+        f"  - {{name: v, kind: volatility_spike, params: {{k: 3}}}}\n"
+        f"sinks:\n  - log\n  - {{type: file, path: {tmp_path / 'a.jsonl'}}}\n"
+        f"  - {{type: webhook, url: 'http://127.0.0.1:9/', deliver_from: dagster}}\n"
+    )
     s = settings.model_copy(update={"alert_rules_file": y})
     loop = build_alert_loop(s, dict)
     assert [r.name for r in loop.engine.rules] == ["v"]  # z kept as edited (disabled)
@@ -225,8 +301,17 @@ def test_build_alert_loop_from_settings(db: psycopg.Connection, settings: Any,
 def test_append_sync_for_dagster_callers(redis_url: str, redis_prefix: str) -> None:
     keys = RedisKeys(redis_prefix)
     client = redis_lib.Redis.from_url(redis_url)
-    ev = AlertEvent("stale", None, "stale_feed", "BTCUSDT", "critical", "no trades", {},
-                    1_700_000_000.0, source="dagster")  # fmt: skip
+    ev = AlertEvent(
+        "stale",
+        None,
+        "stale_feed",
+        "BTCUSDT",
+        "critical",
+        "no trades",
+        {},
+        1_700_000_000.0,
+        source="dagster",
+    )
     ids = append_sync(client, keys, [(3, ev)])
     assert len(ids) == 1
     fields = client.xrange(keys.alerts_stream)[0][1]
@@ -237,17 +322,28 @@ def test_snapshot_from_the_analytics_cache(redis_url: str, redis_prefix: str) ->
     keys = RedisKeys(redis_prefix)
     client = redis_lib.Redis.from_url(redis_url)
     now = 1_700_000_000.0
-    client.set(keys.pair_analytics("BTCUSDT", "ETHUSDT"),
-               json.dumps({"zscore": 3.2, "half_life": None, "computed_at": now - 1}))  # fmt: skip
-    client.set(keys.pair_analytics("BNBUSDT", "SOLUSDT"),
-               json.dumps({"zscore": 9.0, "computed_at": now - 100}))  # stale  # fmt: skip
+    client.set(
+        keys.pair_analytics("BTCUSDT", "ETHUSDT"),
+        json.dumps({"zscore": 3.2, "half_life": None, "computed_at": now - 1}),
+    )
+    client.set(
+        keys.pair_analytics("BNBUSDT", "SOLUSDT"),
+        json.dumps({"zscore": 9.0, "computed_at": now - 100}),
+    )  # stale
     client.set(keys.symbol_analytics("BTCUSDT"), json.dumps({"vol_ratio": 4.0, "price": 1}))
     client.set(keys.symbol_analytics("ETHUSDT"), "not json")
-    source = RedisSnapshotSource(redis_url, keys, [("BTCUSDT", "ETHUSDT"), ("BNBUSDT", "SOLUSDT")],
-                                 ["BTCUSDT", "ETHUSDT", "SOLUSDT"], max_age_s=30,
-                                 clock=lambda: now)  # fmt: skip
-    rules = [AlertRule("z", "zscore", params={"k": 2.0}),
-             AlertRule("v", "volatility_spike", params={"k": 3.0})]  # fmt: skip
+    source = RedisSnapshotSource(
+        redis_url,
+        keys,
+        [("BTCUSDT", "ETHUSDT"), ("BNBUSDT", "SOLUSDT")],
+        ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+        max_age_s=30,
+        clock=lambda: now,
+    )
+    rules = [
+        AlertRule("z", "zscore", params={"k": 2.0}),
+        AlertRule("v", "volatility_spike", params={"k": 3.0}),
+    ]
 
     async def go() -> tuple[dict, list]:
         snap = await source()
@@ -258,8 +354,10 @@ def test_snapshot_from_the_analytics_cache(redis_url: str, redis_prefix: str) ->
 
     snap, fired = asyncio.run(go())
     assert snap == {"BTCUSDT/ETHUSDT": {"zscore": 3.2}, "BTCUSDT": {"vol_ratio": 4.0, "price": 1.0}}
-    assert sorted((e.rule_name, e.target) for _, e in fired) == [("v", "BTCUSDT"),
-                                                                  ("z", "BTCUSDT/ETHUSDT")]  # fmt: skip
+    assert sorted((e.rule_name, e.target) for _, e in fired) == [
+        ("v", "BTCUSDT"),
+        ("z", "BTCUSDT/ETHUSDT"),
+    ]
     down = RedisSnapshotSource("redis://127.0.0.1:1/0", keys, [], ["BTCUSDT"], timeout_s=0.2)
     assert asyncio.run(down()) == {}
 
@@ -283,8 +381,9 @@ def test_loop_backs_off_a_down_database_then_persists_the_backlog() -> None:
     rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=0)
 
     async def go() -> AlertLoop:
-        loop = AlertLoop(AlertEngine([rule], per_rule_rate=None, global_rate=None),
-                         lambda: snap, store=store)  # fmt: skip
+        loop = AlertLoop(
+            AlertEngine([rule], per_rule_rate=None, global_rate=None), lambda: snap, store=store
+        )
         for z in (3.0, 0.0, 3.0, 0.0, 3.0):
             snap["BTCUSDT/ETHUSDT"]["zscore"] = z
             await loop.run_cycle()

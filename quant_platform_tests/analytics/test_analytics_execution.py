@@ -26,7 +26,9 @@ def test_vwap_cumulative_and_rolling():
     roll = vwap(p, q, window=50)
     assert np.isnan(roll[:49]).all()
     i = 700
-    assert roll[i] == pytest.approx((p[i - 49 : i + 1] * q[i - 49 : i + 1]).sum() / q[i - 49 : i + 1].sum(), rel=1e-13)
+    assert roll[i] == pytest.approx(
+        (p[i - 49 : i + 1] * q[i - 49 : i + 1]).sum() / q[i - 49 : i + 1].sum(), rel=1e-13
+    )
     assert np.isnan(vwap([1.0, 2.0], [0.0, 0.0])).all()
     with pytest.raises(AnalyticsError):
         vwap([1.0, 2.0], [1.0, -1.0])
@@ -77,7 +79,12 @@ def test_align_bars_common_clock_and_fill_limit():
     t0 = pd.Timestamp("2024-01-01", tz="UTC")
     a = pd.DataFrame(
         {
-            "time": [t0, t0 + pd.Timedelta("0.5s"), t0 + pd.Timedelta("1.2s"), t0 + pd.Timedelta("6s")],
+            "time": [
+                t0,
+                t0 + pd.Timedelta("0.5s"),
+                t0 + pd.Timedelta("1.2s"),
+                t0 + pd.Timedelta("6s"),
+            ],
             "price": [100.0, 101.0, 102.0, 103.0],
             "qty": 1.0,
         }

@@ -71,7 +71,9 @@ def test_hedge_ratio_degenerate_inputs():
 
 @settings(max_examples=50, deadline=None)
 @given(
-    xs=st.lists(st.floats(-100, 100, allow_nan=False, allow_subnormal=False), min_size=0, max_size=40),
+    xs=st.lists(
+        st.floats(-100, 100, allow_nan=False, allow_subnormal=False), min_size=0, max_size=40
+    ),
     w=st.integers(2, 10),
     nan_at=st.integers(-1, 39),
 )

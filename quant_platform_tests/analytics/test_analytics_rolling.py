@@ -84,7 +84,9 @@ def test_rolling_zscore_and_corr_match_naive(x, w, seed):
     # z is ill-conditioned when std << level; compare only where it is well defined
     sd = _naive(x, w, lambda a: np.std(a))
     good = np.isfinite(want) & (sd > 1e-6 * _scale(x, w))
-    assert np.array_equal(np.isnan(got[~good & np.isnan(want)]), np.ones((~good & np.isnan(want)).sum(), bool))
+    assert np.array_equal(
+        np.isnan(got[~good & np.isnan(want)]), np.ones((~good & np.isnan(want)).sum(), bool)
+    )
     assert np.allclose(got[good], want[good], rtol=1e-6, atol=1e-6)
     gc, wc = rolling_corr(x, y, w), _naive(x, w, c, y)
     ok = np.isfinite(wc) & np.isfinite(gc)
@@ -116,7 +118,9 @@ def test_high_price_level_tiny_moves_keeps_precision():
 
 def test_matches_pandas_and_keeps_index():
     rng = np.random.default_rng(1)
-    s = pd.Series(rng.normal(size=1000).cumsum(), index=pd.date_range("2024", periods=1000, freq="s"))
+    s = pd.Series(
+        rng.normal(size=1000).cumsum(), index=pd.date_range("2024", periods=1000, freq="s")
+    )
     z = zscore(s, 50)
     assert isinstance(z, pd.Series) and z.index.equals(s.index)
     ref = (s - s.rolling(50).mean()) / s.rolling(50).std()
@@ -140,7 +144,9 @@ def test_correlation_full_and_rolling():
     r[1] = 0.6 * r[0] + 0.8 * r[1]
     a, b = 60000 * np.exp(np.cumsum(r[0])), 3000 * np.exp(np.cumsum(r[1]))
     full = correlation(a, b)
-    assert full == pytest.approx(np.corrcoef(np.diff(np.log(a)), np.diff(np.log(b)))[0, 1], abs=1e-12)
+    assert full == pytest.approx(
+        np.corrcoef(np.diff(np.log(a)), np.diff(np.log(b)))[0, 1], abs=1e-12
+    )
     roll = correlation(a, b, window=100)
     assert np.isnan(roll[:100]).all() and np.isfinite(roll[100:]).all()
     i = 300

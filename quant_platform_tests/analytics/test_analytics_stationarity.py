@@ -33,7 +33,9 @@ def _adfuller(x, **kw):
 
 @pytest.mark.parametrize("autolag", ["AIC", "BIC", "t-stat", None])
 @pytest.mark.parametrize("regression", ["c", "ct", "n"])
-@pytest.mark.parametrize("kind,n,seed", [("rw", 500, 1), ("ar", 250, 2), ("log", 2000, 3), ("ar", 40, 4)])
+@pytest.mark.parametrize(
+    "kind,n,seed", [("rw", 500, 1), ("ar", 250, 2), ("log", 2000, 3), ("ar", 40, 4)]
+)
 def test_adf_matches_adfuller(kind, n, seed, regression, autolag):
     x = _series(kind, n, seed)
     ours = adf(x, regression=regression, autolag=autolag)

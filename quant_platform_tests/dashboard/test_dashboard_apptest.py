@@ -20,8 +20,13 @@ TIMEOUT = 30
 
 
 @pytest.fixture()
-def app_env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, redis_prefix: str,
-            tmp_path: Path) -> Iterator[None]:  # fmt: skip
+def app_env(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> Iterator[None]:
     """Point the app's settings at the test stores (and at a port where no Dagster listens)."""
     monkeypatch.setenv("QP_DATABASE_URL", database_url)
     monkeypatch.setenv("QP_REDIS_URL", redis_url)
@@ -42,8 +47,12 @@ def _run(at: AppTest | None = None) -> AppTest:
 
 
 def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    parts += [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success]
+    parts = (
+        [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    )
+    parts += (
+        [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success]
+    )
     return "\n".join(str(p) for p in parts)
 
 
@@ -70,8 +79,9 @@ def test_renders_with_no_data(app_env: None, db: psycopg.Connection) -> None:
     assert "No live ticks for BTCUSDT/ETHUSDT" in text
 
 
-def test_renders_seeded_data_with_charts_and_csv(app_env: None, db: psycopg.Connection,
-                                                 redis_url: str, redis_prefix: str) -> None:  # fmt: skip
+def test_renders_seeded_data_with_charts_and_csv(
+    app_env: None, db: psycopg.Connection, redis_url: str, redis_prefix: str
+) -> None:
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     at = _run()
@@ -101,7 +111,9 @@ def test_renders_seeded_data_with_charts_and_csv(app_env: None, db: psycopg.Conn
     assert END.year == 2026  # seeded bars are in the past: 1m view still shows them (newest N)
 
 
-def test_rule_editor_adds_toggles_deletes_and_rejects(app_env: None, db: psycopg.Connection) -> None:
+def test_rule_editor_adds_toggles_deletes_and_rejects(
+    app_env: None, db: psycopg.Connection
+) -> None:
     at = _run()
     at.text_input(key="rule_name").input("btc-eth-z")
     at.selectbox(key="rule_kind").set_value("zscore")
@@ -120,7 +132,11 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(app_env: None, db: psycopg
     _submit(at)
     at = _run(at)
     errors = "\n".join(e.value for e in at.error)
-    assert "Rule not added" in errors and "name:" in errors and "expression: only plain function calls" in errors
+    assert (
+        "Rule not added" in errors
+        and "name:" in errors
+        and "expression: only plain function calls" in errors
+    )
     assert len(alert_q.list_rules(db)) == 1
 
     # a duplicate name is rejected too
@@ -145,7 +161,9 @@ def _submit(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Add rule").click()
 
 
-def test_stores_down_show_messages_not_tracebacks(app_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stores_down_show_messages_not_tracebacks(
+    app_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QP_DATABASE_URL", f"postgresql://qp@127.0.0.1:{free_port()}/qp")
     monkeypatch.setenv("QP_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     get_settings.cache_clear()

@@ -24,11 +24,19 @@ from quant_platform.services.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+def _wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -43,24 +51,48 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @pytest.fixture()
-def dashboard_url(db: psycopg.Connection, database_url: str, redis_url: str, redis_prefix: str,
-                  tmp_path: Path) -> Iterator[str]:  # fmt: skip
+def dashboard_url(
+    db: psycopg.Connection, database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> Iterator[str]:
     """A seeded `streamlit run dashboard/app.py` on a free port; always terminated."""
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     port = free_port()
-    env = {**os.environ, "QP_DATABASE_URL": database_url, "QP_REDIS_URL": redis_url,
-           "QP_REDIS_PREFIX": redis_prefix, "QP_DATA_DIR": str(tmp_path / "qp"),
-           "QP_DAGSTER_PORT": str(free_port()), "QP_FEED": "simulator"}  # fmt: skip
+    env = {
+        **os.environ,
+        "QP_DATABASE_URL": database_url,
+        "QP_REDIS_URL": redis_url,
+        "QP_REDIS_PREFIX": redis_prefix,
+        "QP_DATA_DIR": str(tmp_path / "qp"),
+        "QP_DAGSTER_PORT": str(free_port()),
+        "QP_FEED": "simulator",
+    }
     log = tmp_path / "streamlit.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-             "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "dashboard" / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, proc, log)
@@ -90,7 +122,9 @@ def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> N
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(dashboard_url, wait_until="domcontentloaded")
             expect(page).to_have_title("quant-platform", timeout=20_000)
-            expect(page.get_by_text("quant-platform · stat-arb analytics")).to_be_visible(timeout=20_000)
+            expect(page.get_by_text("quant-platform · stat-arb analytics")).to_be_visible(
+                timeout=20_000
+            )
             # Plotly has drawn: the chart containers hold rendered plot SVGs
             page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg", timeout=30_000)
             expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()

@@ -51,10 +51,39 @@ def make_pair_bars(n: int = N_BARS, end: datetime = END, seed: int = 7) -> pd.Da
         for i in range(n):
             hi, lo = max(open_[i], close[i]) * 1.0005, min(open_[i], close[i]) * 0.9995
             vwap = (open_[i] + close[i] + hi + lo) / 4
-            rows.append((buckets[i].to_pydatetime(), sym, "1m", open_[i], hi, lo, close[i], vol[i],
-                         vol[i] * vwap, vwap, 40 + i % 7, buy[i]))  # fmt: skip
-    return pd.DataFrame(rows, columns=["bucket", "symbol", "interval", "open", "high", "low", "close",
-                                       "volume", "quote_volume", "vwap", "trade_count", "buy_volume"])  # fmt: skip
+            rows.append(
+                (
+                    buckets[i].to_pydatetime(),
+                    sym,
+                    "1m",
+                    open_[i],
+                    hi,
+                    lo,
+                    close[i],
+                    vol[i],
+                    vol[i] * vwap,
+                    vwap,
+                    40 + i % 7,
+                    buy[i],
+                )
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "bucket",
+            "symbol",
+            "interval",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "quote_volume",
+            "vwap",
+            "trade_count",
+            "buy_volume",
+        ],
+    )
 
 
 def seed_database(conn: psycopg.Connection, end: datetime = END) -> None:
@@ -70,11 +99,53 @@ def seed_database(conn: psycopg.Connection, end: datetime = END) -> None:
         stats = []
         for i in range(20):
             t = end - timedelta(minutes=10 * (19 - i))
-            stats.append((t, Y, X, "live", "ols", "1s", 3600, 0.9, 0.5, 0.0, 0.01, 0.1 * i - 1,
-                          0.93, -4.0, 0.001 * (i + 1), None, None, 12.0 + i, 3600))  # fmt: skip
+            stats.append(
+                (
+                    t,
+                    Y,
+                    X,
+                    "live",
+                    "ols",
+                    "1s",
+                    3600,
+                    0.9,
+                    0.5,
+                    0.0,
+                    0.01,
+                    0.1 * i - 1,
+                    0.93,
+                    -4.0,
+                    0.001 * (i + 1),
+                    None,
+                    None,
+                    12.0 + i,
+                    3600,
+                )
+            )
             if i % 4 == 0:
-                stats.append((t, Y, X, "batch", "ols", "1m", 1440, 0.91, 0.4, 0.0, 0.012, 0.2,
-                              0.9, -3.5, 0.01, -3.2, 0.04, 15.0, 1440))  # fmt: skip
+                stats.append(
+                    (
+                        t,
+                        Y,
+                        X,
+                        "batch",
+                        "ols",
+                        "1m",
+                        1440,
+                        0.91,
+                        0.4,
+                        0.0,
+                        0.012,
+                        0.2,
+                        0.9,
+                        -3.5,
+                        0.01,
+                        -3.2,
+                        0.04,
+                        15.0,
+                        1440,
+                    )
+                )
         cur.executemany(
             "INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval,"
             " window_size, hedge_ratio, intercept, spread_mean, spread_std, zscore, correlation,"
@@ -86,39 +157,97 @@ def seed_database(conn: psycopg.Connection, end: datetime = END) -> None:
             "INSERT INTO alert_events (time, rule_name, kind, target, severity, message, metrics,"
             " source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                (end - timedelta(minutes=30), "z-high", "zscore", f"{Y}/{X}", "warning",
-                 "z-score 2.31 above 2", Jsonb({"zscore": 2.31}), "daemon"),
-                (end - timedelta(minutes=5), "coint-break", "cointegration_break", f"{Y}/{X}",
-                 "critical", "cointegration p-value 0.21 above 0.05", Jsonb({"pvalue": 0.21}),
-                 "dagster"),
-                (end - timedelta(minutes=60), "vol-spike", "volatility_spike", Y, "info",
-                 "vol ratio 2.1", Jsonb({"vol_ratio": 2.1}), "daemon"),
+                (
+                    end - timedelta(minutes=30),
+                    "z-high",
+                    "zscore",
+                    f"{Y}/{X}",
+                    "warning",
+                    "z-score 2.31 above 2",
+                    Jsonb({"zscore": 2.31}),
+                    "daemon",
+                ),
+                (
+                    end - timedelta(minutes=5),
+                    "coint-break",
+                    "cointegration_break",
+                    f"{Y}/{X}",
+                    "critical",
+                    "cointegration p-value 0.21 above 0.05",
+                    Jsonb({"pvalue": 0.21}),
+                    "dagster",
+                ),
+                (
+                    end - timedelta(minutes=60),
+                    "vol-spike",
+                    "volatility_spike",
+                    Y,
+                    "info",
+                    "vol ratio 2.1",
+                    Jsonb({"vol_ratio": 2.1}),
+                    "daemon",
+                ),
             ],
-        )  # fmt: skip
+        )
 
 
-def seed_redis(client: redis_lib.Redis, prefix: str, feed: str = "simulator",
-               now: float | None = None) -> None:  # fmt: skip
+def seed_redis(
+    client: redis_lib.Redis, prefix: str, feed: str = "simulator", now: float | None = None
+) -> None:
     """Live cache (pair + symbols), last trades, the daemon's heartbeat, 2 min of ticks."""
     now = time.time() if now is None else now
     keys = RedisKeys(prefix)
-    pair = {"zscore": 2.4, "hedge_ratio": 0.9, "intercept": 0.5, "spread": 0.02,
-            "spread_mean": 0.0, "spread_std": 0.008, "correlation": 0.93, "adf_stat": -4.2,
-            "adf_pvalue": 0.0007, "coint_pvalue": 0.004, "half_life": 42.0, "n_obs": 3600,
-            "computed_at": now - 3, "compute_ms": 1.7}  # fmt: skip
+    pair = {
+        "zscore": 2.4,
+        "hedge_ratio": 0.9,
+        "intercept": 0.5,
+        "spread": 0.02,
+        "spread_mean": 0.0,
+        "spread_std": 0.008,
+        "correlation": 0.93,
+        "adf_stat": -4.2,
+        "adf_pvalue": 0.0007,
+        "coint_pvalue": 0.004,
+        "half_life": 42.0,
+        "n_obs": 3600,
+        "computed_at": now - 3,
+        "compute_ms": 1.7,
+    }
     client.set(keys.pair_analytics(Y, X), json.dumps(pair), ex=60)
     for sym, price in ((Y, 60000.0), (X, 3000.0)):
-        payload = {"last_price": price, "vwap": price * 0.999, "imbalance": 0.12,
-                   "vol_percentile": 81.0, "realized_vol": 0.0004, "trend_direction": 1,
-                   "trend_slope": 1e-6, "trend_pvalue": 0.01, "n_trades": 1000, "price": price,
-                   "vol_short": 0.0004, "vol_long": 0.0003, "vol_ratio": 1.33,
-                   "computed_at": now - 3, "compute_ms": 1.7}  # fmt: skip
+        payload = {
+            "last_price": price,
+            "vwap": price * 0.999,
+            "imbalance": 0.12,
+            "vol_percentile": 81.0,
+            "realized_vol": 0.0004,
+            "trend_direction": 1,
+            "trend_slope": 1e-6,
+            "trend_pvalue": 0.01,
+            "n_trades": 1000,
+            "price": price,
+            "vol_short": 0.0004,
+            "vol_long": 0.0003,
+            "vol_ratio": 1.33,
+            "computed_at": now - 3,
+            "compute_ms": 1.7,
+        }
         client.set(keys.symbol_analytics(sym), json.dumps(payload), ex=60)
-        client.hset(keys.last_trade(sym), mapping={"p": str(price), "q": "0.5",
-                                                   "T": str(int(now * 1000))})  # fmt: skip
-    client.hset(keys.feed_health, mapping={"feed": feed, "stream": "trade", "url": "ws://127.0.0.1:9443",
-                                           "last_trade_age_s": "0.4", "accepted": "12345",
-                                           "rejected": "0", "updated": f"{now:.0f}"})  # fmt: skip
+        client.hset(
+            keys.last_trade(sym), mapping={"p": str(price), "q": "0.5", "T": str(int(now * 1000))}
+        )
+    client.hset(
+        keys.feed_health,
+        mapping={
+            "feed": feed,
+            "stream": "trade",
+            "url": "ws://127.0.0.1:9443",
+            "last_trade_age_s": "0.4",
+            "accepted": "12345",
+            "rejected": "0",
+            "updated": f"{now:.0f}",
+        },
+    )
     rng = np.random.default_rng(3)
     pipe = client.pipeline(transaction=False)
     start_ms = int((now - 120) * 1000)
@@ -127,8 +256,16 @@ def seed_redis(client: redis_lib.Redis, prefix: str, feed: str = "simulator",
         t = start_ms + i * 250
         for sym in (Y, X):
             px[sym] *= math.exp(rng.normal(0, 0.0002))
-            pipe.xadd(keys.ticks(sym), {"p": f"{px[sym]:.2f}", "q": f"{rng.uniform(0.01, 1):.3f}",
-                                        "T": str(t), "m": str(int(rng.random() < 0.5))}, id=f"{t}-*")  # fmt: skip
+            pipe.xadd(
+                keys.ticks(sym),
+                {
+                    "p": f"{px[sym]:.2f}",
+                    "q": f"{rng.uniform(0.01, 1):.3f}",
+                    "T": str(t),
+                    "m": str(int(rng.random() < 0.5)),
+                },
+                id=f"{t}-*",
+            )
     pipe.execute()
 
 
@@ -224,20 +361,30 @@ def test_recent_alert_events_newest_first(db: psycopg.Connection) -> None:
 
 def test_rule_crud_and_validation(db: psycopg.Connection) -> None:
     syms, pairs = [Y, X], [f"{Y}/{X}"]
-    rid = alert_q.add_rule(db, alert_q.RuleDraft("z-high", "zscore", f"{Y}/{X}", {"threshold": 2.5}),
-                           syms, pairs)  # fmt: skip
-    alert_q.add_rule(db, alert_q.RuleDraft("custom-1", "custom", "*",
-                                           expression="abs(zscore) > 2 and correlation > 0.7"),
-                     syms, pairs)  # fmt: skip
+    rid = alert_q.add_rule(
+        db, alert_q.RuleDraft("z-high", "zscore", f"{Y}/{X}", {"threshold": 2.5}), syms, pairs
+    )
+    alert_q.add_rule(
+        db,
+        alert_q.RuleDraft(
+            "custom-1", "custom", "*", expression="abs(zscore) > 2 and correlation > 0.7"
+        ),
+        syms,
+        pairs,
+    )
     rules = alert_q.list_rules(db)
     assert list(rules["name"]) == ["custom-1", "z-high"]
     assert rules.set_index("name").loc["z-high", "params"] == {"threshold": 2.5}
     assert alert_q.set_rule_enabled(db, rid, False)
     assert not alert_q.list_rules(db).set_index("name").loc["z-high", "enabled"]
     with pytest.raises(alert_q.RuleValidationError, match="already exists"):
-        alert_q.add_rule(db, alert_q.RuleDraft("z-high", "zscore", "*", {"threshold": 3.0}), syms, pairs)
+        alert_q.add_rule(
+            db, alert_q.RuleDraft("z-high", "zscore", "*", {"threshold": 3.0}), syms, pairs
+        )
     with pytest.raises(alert_q.RuleValidationError) as err:
-        alert_q.add_rule(db, alert_q.RuleDraft("", "zscore", "SOLUSDT", {"threshold": -1.0}), syms, pairs)
+        alert_q.add_rule(
+            db, alert_q.RuleDraft("", "zscore", "SOLUSDT", {"threshold": -1.0}), syms, pairs
+        )
     assert any("name is required" in e for e in err.value.errors)
     assert any("target" in e for e in err.value.errors)
     assert any("threshold must be greater than 0" in e for e in err.value.errors)
@@ -245,28 +392,38 @@ def test_rule_crud_and_validation(db: psycopg.Connection) -> None:
     assert list(alert_q.list_rules(db)["name"]) == ["custom-1"]
 
 
-@pytest.mark.parametrize("expr, fragment", [
-    ("__import__('os').system('x')", "function calls"),
-    ("zscore.real > 1", "not allowed"),
-    ("bogus > 1", "unknown metric"),
-    ("zscore >", "syntax error"),
-    ("zscore + 1", "needs a comparison"),
-    ("open('f') > 1", "is not allowed"),
-    ("zscore > 'a'", "only numbers"),
-    ("", "needs an expression"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "expr, fragment",
+    [
+        ("__import__('os').system('x')", "function calls"),
+        ("zscore.real > 1", "not allowed"),
+        ("bogus > 1", "unknown metric"),
+        ("zscore >", "syntax error"),
+        ("zscore + 1", "needs a comparison"),
+        ("open('f') > 1", "is not allowed"),
+        ("zscore > 'a'", "only numbers"),
+        ("", "needs an expression"),
+    ],
+)
 def test_expression_validation_rejects_unsafe_or_unknown(expr: str, fragment: str) -> None:
-    assert any(fragment in e for e in alert_q.expression_errors(expr)), alert_q.expression_errors(expr)
+    assert any(fragment in e for e in alert_q.expression_errors(expr)), alert_q.expression_errors(
+        expr
+    )
 
 
 def test_expression_validation_accepts_metric_conditions() -> None:
-    for ok in ("abs(zscore) > 2.5", "correlation < 0.5 or vol_ratio >= 2", "not (adf_pvalue < 0.05)",
-               "max(zscore, -zscore) > 2 and half_life < 600"):  # fmt: skip
+    for ok in (
+        "abs(zscore) > 2.5",
+        "correlation < 0.5 or vol_ratio >= 2",
+        "not (adf_pvalue < 0.05)",
+        "max(zscore, -zscore) > 2 and half_life < 600",
+    ):
         assert alert_q.expression_errors(ok) == [], ok
 
 
-def test_live_cache_feed_health_and_ticks(redis_url: str, redis_prefix: str,
-                                          rclient: redis_lib.Redis) -> None:  # fmt: skip
+def test_live_cache_feed_health_and_ticks(
+    redis_url: str, redis_prefix: str, rclient: redis_lib.Redis
+) -> None:
     keys = RedisKeys(redis_prefix)
     assert pair_analytics(rclient, keys, Y, X) is None
     assert symbols_analytics(rclient, keys, [Y]) == {Y: None}
@@ -296,8 +453,12 @@ def _settings_like() -> Settings:
 
 def test_feed_status_without_heartbeat_and_dagster_down() -> None:
     fs = feed_status({}, _settings_like())
-    assert not fs.up and not fs.simulated and not fs.heartbeat and "no daemon heartbeat" in fs.detail
-    stale = feed_status({"feed": "simulator", "updated": "0", "last_trade_age_s": "1"}, _settings_like())
+    assert (
+        not fs.up and not fs.simulated and not fs.heartbeat and "no daemon heartbeat" in fs.detail
+    )
+    stale = feed_status(
+        {"feed": "simulator", "updated": "0", "last_trade_age_s": "1"}, _settings_like()
+    )
     assert stale.simulated and not stale.up and stale.heartbeat
     status = check_dagster("127.0.0.1", free_port(), timeout=0.5)
     assert not status.up and "not reachable" in status.detail

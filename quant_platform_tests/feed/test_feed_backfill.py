@@ -22,8 +22,9 @@ def run(factory: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
 
 async def _sim_with(total: int, rate: float = 4000.0) -> ExchangeSimulator:
     """A simulator that has already generated `total` trades (no client needed)."""
-    sim = ExchangeSimulator(["BTCUSDT", "ETHUSDT"], rate=rate, total_trades=total, seed=3,
-                            start_when_subscribed=False)  # fmt: skip
+    sim = ExchangeSimulator(
+        ["BTCUSDT", "ETHUSDT"], rate=rate, total_trades=total, seed=3, start_when_subscribed=False
+    )
     await sim.start()
     await sim.wait_done(15)
     return sim

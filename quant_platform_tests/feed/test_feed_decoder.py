@@ -16,15 +16,34 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 
 def agg(**over: object) -> dict[str, object]:
-    d: dict[str, object] = {"e": "aggTrade", "E": NOW_MS, "a": 42, "s": "BTCUSDT", "p": "60000.1",
-                            "q": "0.015", "f": 100, "l": 102, "T": NOW_MS - 1, "m": True}  # fmt: skip
+    d: dict[str, object] = {
+        "e": "aggTrade",
+        "E": NOW_MS,
+        "a": 42,
+        "s": "BTCUSDT",
+        "p": "60000.1",
+        "q": "0.015",
+        "f": 100,
+        "l": 102,
+        "T": NOW_MS - 1,
+        "m": True,
+    }
     d.update(over)
     return d
 
 
 def trade(**over: object) -> dict[str, object]:
-    d: dict[str, object] = {"e": "trade", "E": NOW_MS, "T": NOW_MS - 1, "s": "ETHUSDT", "t": 7,
-                            "p": "3000.50", "q": "1.5", "X": "MARKET", "m": False}  # fmt: skip
+    d: dict[str, object] = {
+        "e": "trade",
+        "E": NOW_MS,
+        "T": NOW_MS - 1,
+        "s": "ETHUSDT",
+        "t": 7,
+        "p": "3000.50",
+        "q": "1.5",
+        "X": "MARKET",
+        "m": False,
+    }
     d.update(over)
     return d
 
@@ -76,10 +95,17 @@ def test_bare_payload_and_key_order() -> None:
 
 def test_acks_and_other_events_are_not_rejections() -> None:
     d = TradeDecoder(SYMBOLS)
-    for frame in ('{"result":null,"id":1}', '{"result":["btcusdt@trade"],"id":3}',
-                  json.dumps({"stream": "btcusdt@markPrice", "data": {"e": "markPriceUpdate",
-                                                                       "E": 1, "s": "BTCUSDT"}}),
-                  '{"e":"kline","E":1}'):  # fmt: skip
+    for frame in (
+        '{"result":null,"id":1}',
+        '{"result":["btcusdt@trade"],"id":3}',
+        json.dumps(
+            {
+                "stream": "btcusdt@markPrice",
+                "data": {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT"},
+            }
+        ),
+        '{"e":"kline","E":1}',
+    ):
         r = d.decode(frame, NOW_NS)
         assert r.outcome == "ack" and r.trade is None and r.reject_reason is None
     assert not d.rejected
@@ -149,7 +175,7 @@ _json_values = st.recursive(
             lambda data, cut: wrap(data)[:cut],
             st.sampled_from([agg(), trade()]),
             st.integers(0, 200),
-        ),  # fmt: skip
+        ),
         st.dictionaries(st.sampled_from(list(agg())), _json_values).map(
             lambda d: wrap({**agg(), **d})
         ),

@@ -27,10 +27,14 @@ def test_route_table() -> None:
 
 
 def test_combined_and_raw_urls() -> None:
-    assert (combined_url(HOST, "trade", ["BTCUSDT", "ETHUSDT"])
-            == "wss://fstream.binance.com/public/stream?streams=btcusdt@trade/ethusdt@trade")  # fmt: skip
-    assert (combined_url(HOST + "/", "aggTrade", ["BTCUSDT"])
-            == "wss://fstream.binance.com/market/stream?streams=btcusdt@aggTrade")  # fmt: skip
+    assert (
+        combined_url(HOST, "trade", ["BTCUSDT", "ETHUSDT"])
+        == "wss://fstream.binance.com/public/stream?streams=btcusdt@trade/ethusdt@trade"
+    )
+    assert (
+        combined_url(HOST + "/", "aggTrade", ["BTCUSDT"])
+        == "wss://fstream.binance.com/market/stream?streams=btcusdt@aggTrade"
+    )
     assert raw_url(HOST, "aggTrade", "BNBUSDT") == HOST + "/market/ws/bnbusdt@aggTrade"
     with pytest.raises(ValueError):
         combined_url(HOST, "trade", [])

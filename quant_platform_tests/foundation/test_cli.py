@@ -25,8 +25,9 @@ def test_status_reports_all_parts_up(database_url: str, redis_url: str) -> None:
 
 
 def test_status_exits_non_zero_naming_the_down_part(database_url: str) -> None:
-    proc = _qp("services", "status", QP_DATABASE_URL=database_url,
-               QP_REDIS_URL="redis://127.0.0.1:1/0")  # fmt: skip
+    proc = _qp(
+        "services", "status", QP_DATABASE_URL=database_url, QP_REDIS_URL="redis://127.0.0.1:1/0"
+    )
     assert proc.returncode == 1
     assert "down: redis" in proc.stderr
 
@@ -49,9 +50,13 @@ def test_services_start_on_a_new_cluster_succeeds_before_migrate(tmp_path_factor
     base = load_settings()
     data = base.data_dir / "test-clusters" / f"start-{uuid.uuid4().hex[:6]}"
     pg_port, redis_port = free_port(), free_port()
-    env = {"QP_DATA_DIR": str(data), "QP_PG_PORT": str(pg_port), "QP_REDIS_PORT": str(redis_port),
-           "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{pg_port}/qp",
-           "QP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    env = {
+        "QP_DATA_DIR": str(data),
+        "QP_PG_PORT": str(pg_port),
+        "QP_REDIS_PORT": str(redis_port),
+        "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{pg_port}/qp",
+        "QP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
     try:
         proc = _qp("services", "start", **env)
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,8 +10,15 @@ from quant_platform.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-EXPECTED = {"timescaledb", "redis", "ingestion", "simulator", "dagster-webserver",
-            "dagster-daemon", "dashboard"}  # fmt: skip
+EXPECTED = {
+    "timescaledb",
+    "redis",
+    "ingestion",
+    "simulator",
+    "dagster-webserver",
+    "dagster-daemon",
+    "dashboard",
+}
 
 
 def _env(service: str) -> dict[str, str]:

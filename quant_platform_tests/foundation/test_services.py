@@ -39,8 +39,16 @@ def test_migrate_twice_changes_nothing(database_url: str) -> None:
 
 
 def test_trade_writes_are_idempotent(db: psycopg.Connection) -> None:
-    row = ("2026-01-01T00:00:00Z", "BTCUSDT", 1, 60000.0, 0.1, False,
-           "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")  # fmt: skip
+    row = (
+        "2026-01-01T00:00:00Z",
+        "BTCUSDT",
+        1,
+        60000.0,
+        0.1,
+        False,
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    )
     sql = (
         "INSERT INTO trades (time, symbol, trade_id, price, qty, is_buyer_maker, event_time,"
         " receive_time) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING"

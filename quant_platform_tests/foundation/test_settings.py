@@ -57,7 +57,10 @@ def test_qp_cli_stops_on_bad_setting() -> None:
     env = {**os.environ, "QP_SYMBOLS": "btc usdt!"}
     proc = subprocess.run(
         [sys.executable, "-m", "quant_platform.cli.main", "db", "version"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "QP_SYMBOLS" in proc.stderr and "BTCUSDT" in proc.stderr

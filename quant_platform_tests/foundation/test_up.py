@@ -23,8 +23,9 @@ def _get(url: str) -> int:
         return 0
 
 
-def test_up_serves_everything_and_stops_on_sigint(database_url: str, redis_url: str,
-                                                   redis_prefix: str, tmp_path: Path) -> None:  # fmt: skip
+def test_up_serves_everything_and_stops_on_sigint(
+    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
     ports = {k: free_port() for k in ("dagster", "dashboard", "metrics", "sim")}
     env = {
         **os.environ,
@@ -37,9 +38,13 @@ def test_up_serves_everything_and_stops_on_sigint(database_url: str, redis_url: 
         "QP_METRICS_PORT": str(ports["metrics"]),
         "QP_SIM_PORT": str(ports["sim"]),
     }
-    proc = subprocess.Popen([QP, "up", "--no-local-services", "--feed", "simulator"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [QP, "up", "--no-local-services", "--feed", "simulator"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     urls = {
         "dagster": f"http://127.0.0.1:{ports['dagster']}/server_info",
         "dashboard": f"http://127.0.0.1:{ports['dashboard']}/_stcore/health",
@@ -56,8 +61,13 @@ def test_up_serves_everything_and_stops_on_sigint(database_url: str, redis_url: 
             time.sleep(1)
         assert all(code == 200 for code in up.values()), up
         logs = Path(env["QP_DATA_DIR"]) / "logs"
-        assert {"dagster-webserver.log", "dagster-daemon.log", "dashboard.log", "ingest.log",
-                "simulator.log"} <= {p.name for p in logs.iterdir()}  # fmt: skip
+        assert {
+            "dagster-webserver.log",
+            "dagster-daemon.log",
+            "dashboard.log",
+            "ingest.log",
+            "simulator.log",
+        } <= {p.name for p in logs.iterdir()}
         t0 = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=60)

@@ -20,13 +20,22 @@ from quant_platform.storage.redis_keys import RedisKeys
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
 
 
-def daemon_settings(base: Settings, sim: ExchangeSimulator, data_dir: Path, **extra: object) -> Settings:
+def daemon_settings(
+    base: Settings, sim: ExchangeSimulator, data_dir: Path, **extra: object
+) -> Settings:
     values = {
-        "database_url": base.database_url, "redis_url": base.redis_url,
-        "redis_prefix": base.redis_prefix, "data_dir": data_dir, "feed_url": sim.url,
-        "rest_url": sim.rest_url, "flush_interval_s": 0.3, "analytics_interval_s": 0.5,
-        "reconnect_base_s": 0.05, "reconnect_cap_s": 0.5, "stream_silence_s": 3.0,
-    }  # fmt: skip
+        "database_url": base.database_url,
+        "redis_url": base.redis_url,
+        "redis_prefix": base.redis_prefix,
+        "data_dir": data_dir,
+        "feed_url": sim.url,
+        "rest_url": sim.rest_url,
+        "flush_interval_s": 0.3,
+        "analytics_interval_s": 0.5,
+        "reconnect_base_s": 0.05,
+        "reconnect_cap_s": 0.5,
+        "stream_silence_s": 3.0,
+    }
     values.update(extra)
     return load_settings(**values)
 
@@ -58,8 +67,11 @@ async def run_daemon(
         if settle is None:  # "everything the venue published", so wait until it is done
             await sim.wait_done(timeout)
         expected = venue_count(sim, settings.stream)
-        done = settle or (lambda d: d.flusher.db_up and d.flusher.pending == 0
-                          and d.counts["accepted"] >= expected)  # fmt: skip
+        done = settle or (
+            lambda d: (
+                d.flusher.db_up and d.flusher.pending == 0 and d.counts["accepted"] >= expected
+            )
+        )
         deadline = time.monotonic() + timeout
         while not done(daemon) and time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.1)

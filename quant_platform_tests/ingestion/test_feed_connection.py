@@ -10,18 +10,29 @@ from quant_platform.feed.routes import plan_connections
 from quant_platform.simulator.server import ExchangeSimulator
 
 
-def _connection(sim: ExchangeSimulator, events: list[str], backoff: Backoff,
-                max_age_s: float) -> FeedConnection:  # fmt: skip
+def _connection(
+    sim: ExchangeSimulator, events: list[str], backoff: Backoff, max_age_s: float
+) -> FeedConnection:
     plan = plan_connections(sim.url, "trade", ["BTCUSDT", "ETHUSDT"])[0]
     hooks = ConnectionEvents(
-        on_frame=lambda raw, ns: "btcusdt@trade" if b'"t"' in (raw if isinstance(raw, bytes) else raw.encode()) else None,
+        on_frame=lambda raw, ns: (
+            "btcusdt@trade" if b'"t"' in (raw if isinstance(raw, bytes) else raw.encode()) else None
+        ),
         on_connected=lambda url, again: events.append("reconnect" if again else "connect"),
         on_silent=lambda route, streams: events.append(f"silent {route}"),
         on_failure=lambda reason: events.append(f"failure {reason}"),
-    )  # fmt: skip
-    return FeedConnection("t", lambda: (plan.route, plan.url, plan.streams), hooks, backoff,
-                          silence_s=5, quiet_silence_s=5, quiet_streams=frozenset(),
-                          max_age_s=max_age_s, check_every_s=0.1)  # fmt: skip
+    )
+    return FeedConnection(
+        "t",
+        lambda: (plan.route, plan.url, plan.streams),
+        hooks,
+        backoff,
+        silence_s=5,
+        quiet_silence_s=5,
+        quiet_streams=frozenset(),
+        max_age_s=max_age_s,
+        check_every_s=0.1,
+    )
 
 
 def test_proactive_reconnect_before_max_age_is_not_a_failure() -> None:

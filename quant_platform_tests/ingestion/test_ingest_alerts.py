@@ -21,11 +21,18 @@ from quant_platform_tests.ingestion.daemon_harness import run_daemon
 
 
 @pytest.mark.timeout(150)
-def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: psycopg.Connection,
-                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_dislocation_fires_zscore_alert_within_a_cycle(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     AlertStore(settings.database_url).create_rule(
-        AlertRule(name="ethbtc-z", kind="zscore", target="ETHUSDT/BTCUSDT", params={"k": 4.0},
-                  severity="critical", cooldown_s=600)  # fmt: skip
+        AlertRule(
+            name="ethbtc-z",
+            kind="zscore",
+            target="ETHUSDT/BTCUSDT",
+            params={"k": 4.0},
+            severity="critical",
+            cooldown_s=600,
+        )
     )
     seen: dict[str, float] = {}
 
@@ -51,23 +58,34 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: p
             await asyncio.sleep(0.05)
 
     s = settings.model_copy(update={"data_dir": tmp_path})
-    _, daemon, code = asyncio.run(run_daemon(
-        s, tmp_path, total=30000, rate=300, during=during, alerts=True, timeout=90,
-        settle=lambda d: True, analytics_interval_s=1.0, alert_interval_s=0.5,
-        stats_persist_interval_s=1.0,
-        pairs=("ETHUSDT/BTCUSDT",),
-    ))  # fmt: skip
+    _, daemon, code = asyncio.run(
+        run_daemon(
+            s,
+            tmp_path,
+            total=30000,
+            rate=300,
+            during=during,
+            alerts=True,
+            timeout=90,
+            settle=lambda d: True,
+            analytics_interval_s=1.0,
+            alert_interval_s=0.5,
+            stats_persist_interval_s=1.0,
+            pairs=("ETHUSDT/BTCUSDT",),
+        )
+    )
     assert code == 0
     assert "crossed" in seen and "stored" in seen
     # one alert cycle (0.5 s) after the metric crossed, plus scheduling slack
     assert seen["stored"] - seen["crossed"] <= 1.5
-    row = db.execute("SELECT severity, rule_name, target, metrics, source FROM alert_events").fetchone()
+    row = db.execute(
+        "SELECT severity, rule_name, target, metrics, source FROM alert_events"
+    ).fetchone()
     assert row[0] == "critical" and row[1] == "ethbtc-z" and row[2] == "ETHUSDT/BTCUSDT"
     assert abs(row[3]["zscore"]) >= 4 and row[4] == "daemon"
     stream = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
     entries = stream.xrange(RedisKeys(settings.redis_prefix).alerts_stream)
     assert len(entries) == 1 and entries[0][1]["rule_name"] == "ethbtc-z"
-
 
     # the live engine's other outputs: Redis analytics cache (60 s TTL, with its compute
     # time) and a pair_statistics row (source 'live') at most a persist interval apart
@@ -75,8 +93,17 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(settings: Settings, db: p
     cached = stream.get(keys.pair_analytics("ETHUSDT", "BTCUSDT"))
     assert cached is not None and 0 < stream.ttl(keys.pair_analytics("ETHUSDT", "BTCUSDT")) <= 60
     payload = json.loads(cached)
-    assert {"zscore", "hedge_ratio", "coint_pvalue", "half_life", "compute_ms", "computed_at"} <= set(payload)
+    assert {
+        "zscore",
+        "hedge_ratio",
+        "coint_pvalue",
+        "half_life",
+        "compute_ms",
+        "computed_at",
+    } <= set(payload)
     assert stream.get(keys.symbol_analytics("BTCUSDT")) is not None
-    rows = db.execute("SELECT source, window_size, zscore FROM pair_statistics"
-                      " WHERE symbol_y = 'ETHUSDT' AND symbol_x = 'BTCUSDT'").fetchall()
+    rows = db.execute(
+        "SELECT source, window_size, zscore FROM pair_statistics"
+        " WHERE symbol_y = 'ETHUSDT' AND symbol_x = 'BTCUSDT'"
+    ).fetchall()
     assert rows and {r[0] for r in rows} == {"live"}

@@ -23,8 +23,9 @@ from quant_platform_tests.ingestion.daemon_harness import (
 )
 
 
-def test_n_trades_reach_all_three_sinks(settings: Settings, db: psycopg.Connection,
-                                        tmp_path: Path) -> None:  # fmt: skip
+def test_n_trades_reach_all_three_sinks(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     n = 6000
     sim, daemon, code = asyncio.run(run_daemon(settings, tmp_path, total=n, rate=2000))
     assert code == 0
@@ -37,13 +38,15 @@ def test_n_trades_reach_all_three_sinks(settings: Settings, db: psycopg.Connecti
     assert daemon.counts["rejected"] == 0 and daemon.counts["duplicates"] == 0
 
 
-def test_drops_reconnect_and_backfill_lose_nothing(settings: Settings, db: psycopg.Connection,
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_drops_reconnect_and_backfill_lose_nothing(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     """The venue cuts the connection every 400 messages; REST backfill closes every gap."""
     n = 4000
     faults = FaultConfig(drop_after_n=400)
-    sim, daemon, code = asyncio.run(run_daemon(settings, tmp_path, total=n, rate=1500,
-                                               faults=faults, stream="aggTrade"))  # fmt: skip
+    sim, daemon, code = asyncio.run(
+        run_daemon(settings, tmp_path, total=n, rate=1500, faults=faults, stream="aggTrade")
+    )
     assert code == 0
     assert daemon.counts["reconnects"] >= 3
     assert daemon.counts["backfilled"] > 0
@@ -52,8 +55,9 @@ def test_drops_reconnect_and_backfill_lose_nothing(settings: Settings, db: psyco
     assert db_counts(settings.database_url) == (published, published)
 
 
-def test_malformed_duplicate_out_of_order_frames(settings: Settings, db: psycopg.Connection,
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_malformed_duplicate_out_of_order_frames(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     n = 3000
     faults = FaultConfig(malformed_ratio=0.05, duplicate_ratio=0.05, out_of_order_ratio=0.02)
     _, daemon, code = asyncio.run(run_daemon(settings, tmp_path, total=n, faults=faults))
@@ -64,8 +68,9 @@ def test_malformed_duplicate_out_of_order_frames(settings: Settings, db: psycopg
     assert db_counts(settings.database_url) == (n, n)
 
 
-def test_silent_subscription_is_detected_and_falls_back(settings: Settings, db: psycopg.Connection,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_silent_subscription_is_detected_and_falls_back(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     """Every @trade stream acknowledged then silent → named, then @aggTrade on /market."""
     silent = frozenset(f"{s.lower()}@trade" for s in SYMBOLS)
 
@@ -74,11 +79,19 @@ def test_silent_subscription_is_detected_and_falls_back(settings: Settings, db: 
             await asyncio.sleep(0.1)
 
     # The venue keeps trading (8,000 trades over ~20 s) while @trade is silent.
-    _, daemon, code = asyncio.run(run_daemon(
-        settings, tmp_path, total=8000, rate=400, faults=FaultConfig(silent_streams=silent),
-        during=during, stream_silence_s=1.5, timeout=40,
-        settle=lambda d: d.flusher.pending == 0 and d.counts["accepted"] >= 500,
-    ))  # fmt: skip
+    _, daemon, code = asyncio.run(
+        run_daemon(
+            settings,
+            tmp_path,
+            total=8000,
+            rate=400,
+            faults=FaultConfig(silent_streams=silent),
+            during=during,
+            stream_silence_s=1.5,
+            timeout=40,
+            settle=lambda d: d.flusher.pending == 0 and d.counts["accepted"] >= 500,
+        )
+    )
     assert code == 0
     assert set(daemon.silent_streams) == silent
     assert set(daemon.silent_streams.values()) == {"/public"}
@@ -89,8 +102,9 @@ def test_silent_subscription_is_detected_and_falls_back(settings: Settings, db: 
     assert kinds == {"aggTrade"}
 
 
-def test_health_and_metrics_endpoints(settings: Settings, db: psycopg.Connection,
-                                      tmp_path: Path) -> None:  # fmt: skip
+def test_health_and_metrics_endpoints(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     seen: dict[str, object] = {}
 
     async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
@@ -112,24 +126,35 @@ def test_health_and_metrics_endpoints(settings: Settings, db: psycopg.Connection
     assert health["feed"] == "simulator" and health["simulated"] is True
     assert health["ok"] is True and health["connections"] == 1
     metrics = str(seen["metrics"])
-    for name in ("qp_feed_frames_total", "qp_feed_rejected_total", "qp_sink_latency_seconds",
-                 "qp_flusher_rows_total"):  # fmt: skip
+    for name in (
+        "qp_feed_frames_total",
+        "qp_feed_rejected_total",
+        "qp_sink_latency_seconds",
+        "qp_flusher_rows_total",
+    ):
         assert name in metrics
     assert 'qp_feed_trades_accepted_total{symbol="BTCUSDT"}' in metrics
 
 
 @pytest.mark.parametrize("limit", [3])
-def test_consecutive_connect_failures_exit_non_zero(settings: Settings, tmp_path: Path,
-                                                    limit: int, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_consecutive_connect_failures_exit_non_zero(
+    settings: Settings, tmp_path: Path, limit: int, caplog: pytest.LogCaptureFixture
+) -> None:
     from quant_platform.config import load_settings
     from quant_platform.services.local import free_port
 
     port = free_port()  # nothing listens here
-    s = load_settings(database_url=settings.database_url, redis_url=settings.redis_url,
-                      redis_prefix=settings.redis_prefix, data_dir=tmp_path,
-                      feed_url=f"ws://127.0.0.1:{port}", rest_url=f"http://127.0.0.1:{port}",
-                      reconnect_base_s=0.01, reconnect_cap_s=0.05,
-                      max_consecutive_failures=limit)  # fmt: skip
+    s = load_settings(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+        data_dir=tmp_path,
+        feed_url=f"ws://127.0.0.1:{port}",
+        rest_url=f"http://127.0.0.1:{port}",
+        reconnect_base_s=0.01,
+        reconnect_cap_s=0.05,
+        max_consecutive_failures=limit,
+    )
     daemon = IngestionDaemon(s, metrics_port=0)
     with caplog.at_level("CRITICAL"):
         code = asyncio.run(asyncio.wait_for(daemon.run(install_signals=False), 30))

@@ -21,11 +21,16 @@ from quant_platform.simulator.server import ExchangeSimulator
 from quant_platform_tests.ingestion.daemon_harness import db_counts, run_daemon, venue_count
 
 
-def test_database_down_mid_stream_loses_nothing(ephemeral_postgres: LocalPostgres,
-                                                settings: Settings, tmp_path: Path) -> None:  # fmt: skip
-    base = load_settings(database_url=ephemeral_postgres.url, redis_url=settings.redis_url,
-                         redis_prefix=settings.redis_prefix, data_dir=tmp_path,
-                         spool_memory_rows=1000)  # fmt: skip
+def test_database_down_mid_stream_loses_nothing(
+    ephemeral_postgres: LocalPostgres, settings: Settings, tmp_path: Path
+) -> None:
+    base = load_settings(
+        database_url=ephemeral_postgres.url,
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+        data_dir=tmp_path,
+        spool_memory_rows=1000,
+    )
     seen: dict[str, object] = {}
 
     async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
@@ -38,9 +43,11 @@ def test_database_down_mid_stream_loses_nothing(ephemeral_postgres: LocalPostgre
         seen["accepting"] = daemon.counts["accepted"]
         await asyncio.to_thread(ephemeral_postgres.start)
 
-    sim, daemon, code = asyncio.run(run_daemon(base, tmp_path, total=6000, rate=1000,
-                                               during=during, timeout=60,
-                                               spool_memory_rows=1000))  # fmt: skip
+    sim, daemon, code = asyncio.run(
+        run_daemon(
+            base, tmp_path, total=6000, rate=1000, during=during, timeout=60, spool_memory_rows=1000
+        )
+    )
     assert code == 0
     assert seen["db_up_while_down"] is False
     assert int(seen["spooled"]) > 0  # type: ignore[arg-type]
@@ -51,8 +58,12 @@ def test_database_down_mid_stream_loses_nothing(ephemeral_postgres: LocalPostgre
 def test_redis_down_daemon_continues_and_db_gets_everything(
     ephemeral_redis: LocalRedis, settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
-    base = load_settings(database_url=settings.database_url, redis_url=ephemeral_redis.url,
-                         redis_prefix=settings.redis_prefix, data_dir=tmp_path)  # fmt: skip
+    base = load_settings(
+        database_url=settings.database_url,
+        redis_url=ephemeral_redis.url,
+        redis_prefix=settings.redis_prefix,
+        data_dir=tmp_path,
+    )
     seen: dict[str, object] = {}
 
     async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
@@ -63,8 +74,9 @@ def test_redis_down_daemon_continues_and_db_gets_everything(
         seen["redis_up"] = daemon.redis_sink.up
         seen["health"] = daemon.health()
 
-    sim, daemon, code = asyncio.run(run_daemon(base, tmp_path, total=4000, rate=1000,
-                                               during=during))  # fmt: skip
+    sim, daemon, code = asyncio.run(
+        run_daemon(base, tmp_path, total=4000, rate=1000, during=during)
+    )
     assert code == 0
     assert seen["redis_up"] is False
     assert daemon.redis_sink.dropped > 0
@@ -74,20 +86,33 @@ def test_redis_down_daemon_continues_and_db_gets_everything(
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_mid_stream_flushes_everything(settings: Settings, db: psycopg.Connection,
-                                               tmp_path: Path) -> None:  # fmt: skip
+def test_sigterm_mid_stream_flushes_everything(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
     """`qp sim` and `qp ingest` as real processes; SIGTERM the daemon while trades flow."""
     qp = str(Path(sys.executable).parent / "qp")
     sim_port, metrics_port = free_port(), free_port()
-    env = {**os.environ, "QP_DATABASE_URL": settings.database_url,
-           "QP_REDIS_URL": settings.redis_url, "QP_REDIS_PREFIX": settings.redis_prefix,
-           "QP_DATA_DIR": str(tmp_path), "QP_FEED_URL": f"ws://127.0.0.1:{sim_port}",
-           "QP_REST_URL": f"http://127.0.0.1:{sim_port}", "QP_METRICS_PORT": str(metrics_port),
-           "QP_FLUSH_INTERVAL_S": "30", "QP_FLUSH_MAX_ROWS": "100000"}  # fmt: skip
-    sim = subprocess.Popen([qp, "sim", "--port", str(sim_port), "--rate", "800"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    ingest = subprocess.Popen([qp, "ingest"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "QP_DATABASE_URL": settings.database_url,
+        "QP_REDIS_URL": settings.redis_url,
+        "QP_REDIS_PREFIX": settings.redis_prefix,
+        "QP_DATA_DIR": str(tmp_path),
+        "QP_FEED_URL": f"ws://127.0.0.1:{sim_port}",
+        "QP_REST_URL": f"http://127.0.0.1:{sim_port}",
+        "QP_METRICS_PORT": str(metrics_port),
+        "QP_FLUSH_INTERVAL_S": "30",
+        "QP_FLUSH_MAX_ROWS": "100000",
+    }
+    sim = subprocess.Popen(
+        [qp, "sim", "--port", str(sim_port), "--rate", "800"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ingest = subprocess.Popen(
+        [qp, "ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         time.sleep(6)  # trades flow; the 30 s flush interval keeps them all pending
         assert ingest.poll() is None

@@ -37,23 +37,28 @@ def dagster_events(db: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def test_dispatch_sensor_one_run_per_batch_and_never_repeats(resources: dict,
-                                                             instance: DagsterInstance) -> None:  # fmt: skip
+def test_dispatch_sensor_one_run_per_batch_and_never_repeats(
+    resources: dict, instance: DagsterInstance
+) -> None:
     client, key = stream(resources)
     ids = [client.xadd(key, {"id": str(i), "rule_name": "z", "message": "m"}) for i in range(3)]
     ctx = build_sensor_context(instance=instance, resources=resources)
     first = alert_dispatch_sensor(ctx)
     (req,) = first.run_requests
     assert req.run_key == f"alerts:{ids[-1]}" and first.cursor == ids[-1]
-    assert req.run_config["ops"]["dispatch_alerts"]["config"] == {"first_id": ids[0],
-                                                                  "last_id": ids[-1]}  # fmt: skip
-    again = alert_dispatch_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                       cursor=first.cursor))  # fmt: skip
+    assert req.run_config["ops"]["dispatch_alerts"]["config"] == {
+        "first_id": ids[0],
+        "last_id": ids[-1],
+    }
+    again = alert_dispatch_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+    )
     assert again.run_requests == [] and again.cursor == first.cursor
 
     more = [client.xadd(key, {"id": str(i), "message": "m"}) for i in range(2 * DISPATCH_BATCH + 5)]
-    batches = alert_dispatch_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                         cursor=first.cursor))  # fmt: skip
+    batches = alert_dispatch_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+    )
     keys = [r.run_key for r in batches.run_requests]
     assert len(keys) == 3 and len(set(keys) | {req.run_key}) == 4
     assert keys[-1] == f"alerts:{more[-1]}" and batches.cursor == more[-1]
@@ -63,8 +68,9 @@ def test_dispatch_sensor_one_run_per_batch_and_never_repeats(resources: dict,
     assert firsts[0] == more[0] and firsts[1] == more[DISPATCH_BATCH]
 
 
-def test_dispatch_job_delivers_and_records_once(db: psycopg.Connection, resources: dict,
-                                                instance: DagsterInstance) -> None:  # fmt: skip
+def test_dispatch_job_delivers_and_records_once(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
     now = datetime.now(UTC)
     event_id = db.execute(
         "INSERT INTO alert_events (time, rule_name, kind, target, severity, message) "
@@ -72,10 +78,20 @@ def test_dispatch_job_delivers_and_records_once(db: psycopg.Connection, resource
         (now,),
     ).fetchone()[0]
     client, key = stream(resources)
-    client.xadd(key, {"id": str(event_id), "time": now.isoformat(), "rule_name": "z-high",
-                      "severity": "warning", "target": "ETHUSDT/BTCUSDT", "message": "z 3.1"})  # fmt: skip
-    (req,) = alert_dispatch_sensor(build_sensor_context(instance=instance, resources=resources)
-                                   ).run_requests  # fmt: skip
+    client.xadd(
+        key,
+        {
+            "id": str(event_id),
+            "time": now.isoformat(),
+            "rule_name": "z-high",
+            "severity": "warning",
+            "target": "ETHUSDT/BTCUSDT",
+            "message": "z 3.1",
+        },
+    )
+    (req,) = alert_dispatch_sensor(
+        build_sensor_context(instance=instance, resources=resources)
+    ).run_requests
     for attempt in range(2):
         result = alert_dispatch_job.execute_in_process(
             run_config=req.run_config, resources=resources, instance=instance, tags=req.tags
@@ -85,17 +101,20 @@ def test_dispatch_job_delivers_and_records_once(db: psycopg.Connection, resource
         meta = out.step_output_data.metadata
         assert meta["events"].value == 1
         assert meta["delivered"].value == (1 if attempt == 0 else 0)
-    deliveries = db.execute("SELECT deliveries FROM alert_events WHERE id = %s",
-                            (event_id,)).fetchone()[0]  # fmt: skip
+    deliveries = db.execute(
+        "SELECT deliveries FROM alert_events WHERE id = %s", (event_id,)
+    ).fetchone()[0]
     assert len(deliveries) == 1 and deliveries[0]["ok"] and deliveries[0]["via"] == "dagster"
 
 
-def test_feed_freshness_fires_once_per_episode(db: psycopg.Connection, resources: dict,
-                                               instance: DagsterInstance, settings) -> None:  # fmt: skip
+def test_feed_freshness_fires_once_per_episode(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance, settings
+) -> None:
     now = datetime.now(UTC)
     stale_at = now - timedelta(seconds=settings.feed_max_age_s + 60)
-    copy_trades(db, [(now if s != "BTCUSDT" else stale_at, s, 1, 10.0, 1.0, True)
-                     for s in settings.symbols])  # fmt: skip
+    copy_trades(
+        db, [(now if s != "BTCUSDT" else stale_at, s, 1, 10.0, 1.0, True) for s in settings.symbols]
+    )
     first = feed_freshness_sensor(build_sensor_context(instance=instance, resources=resources))
     assert first.run_requests == [] and json.loads(first.cursor) == {"stale": ["BTCUSDT"]}
     (event,) = dagster_events(db)
@@ -104,13 +123,15 @@ def test_feed_freshness_fires_once_per_episode(db: psycopg.Connection, resources
     (entry,) = client.xrange(key)
     assert entry[1]["kind"] == "stale_feed" and entry[1]["source"] == "dagster"
 
-    again = feed_freshness_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                       cursor=first.cursor))  # fmt: skip
+    again = feed_freshness_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+    )
     assert again.cursor == first.cursor and len(dagster_events(db)) == 1
 
     copy_trades(db, [(datetime.now(UTC), "BTCUSDT", 2, 10.0, 1.0, True)])
-    recovered = feed_freshness_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                           cursor=first.cursor))  # fmt: skip
+    recovered = feed_freshness_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+    )
     assert json.loads(recovered.cursor) == {"stale": []}
     assert dagster_events(db)[-1][:3] == ("stale_feed", "BTCUSDT", "info")
 
@@ -119,9 +140,11 @@ def test_cointegration_break_fires_on_crossing_and_advances_cursor(
     db: psycopg.Connection, resources: dict, instance: DagsterInstance
 ) -> None:
     t0 = datetime.now(UTC) - timedelta(minutes=20)
-    insert = ("INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, "
-              "bar_interval, window_size, eg_pvalue) VALUES (%s, %s, 'BTCUSDT', %s, 'ols', "
-              "'1m', 1440, %s)")  # fmt: skip
+    insert = (
+        "INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, "
+        "bar_interval, window_size, eg_pvalue) VALUES (%s, %s, 'BTCUSDT', %s, 'ols', "
+        "'1m', 1440, %s)"
+    )
     db.execute(insert, (t0, "ETHUSDT", "batch", 0.01))
     db.execute(insert, (t0, "SOLUSDT", "batch", 0.30))
     cursor = t0.isoformat()
@@ -129,19 +152,22 @@ def test_cointegration_break_fires_on_crossing_and_advances_cursor(
     db.execute(insert, (t1, "ETHUSDT", "batch", 0.20))  # break
     db.execute(insert, (t1, "SOLUSDT", "batch", 0.40))  # stays above: nothing
     db.execute(insert, (t1, "BNBUSDT", "live", 0.90))  # live rows are not the batch tier
-    result = cointegration_break_sensor(build_sensor_context(instance=instance,
-                                                             resources=resources, cursor=cursor))  # fmt: skip
+    result = cointegration_break_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    )
     assert result.run_requests == [] and datetime.fromisoformat(result.cursor) == t1
     (event,) = dagster_events(db)
     assert event[:4] == ("cointegration_break", "ETHUSDT/BTCUSDT", "warning", "dagster")
 
-    again = cointegration_break_sensor(build_sensor_context(instance=instance,
-                                                            resources=resources, cursor=result.cursor))  # fmt: skip
+    again = cointegration_break_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    )
     assert again.cursor == result.cursor and len(dagster_events(db)) == 1
 
     db.execute(insert, (t1 + timedelta(minutes=5), "ETHUSDT", "batch", 0.02))
-    restored = cointegration_break_sensor(build_sensor_context(instance=instance,
-                                                               resources=resources, cursor=result.cursor))  # fmt: skip
+    restored = cointegration_break_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    )
     assert datetime.fromisoformat(restored.cursor) == t1 + timedelta(minutes=5)
     assert dagster_events(db)[-1][:3] == ("cointegration_break", "ETHUSDT/BTCUSDT", "info")
 
@@ -156,15 +182,19 @@ def doomed_job() -> None:
     explode()
 
 
-def test_run_failure_sensor_records_alert(db: psycopg.Connection, resources: dict,
-                                          instance: DagsterInstance) -> None:  # fmt: skip
+def test_run_failure_sensor_records_alert(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
     result = doomed_job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
     ctx = build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_event=failure,
-        dagster_instance=instance, dagster_run=result.dagster_run, resources=resources,
-    ).for_run_failure()  # fmt: skip
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources=resources,
+    ).for_run_failure()
     run_failure_alert_sensor(ctx)
     (event,) = dagster_events(db)
     assert event[:4] == ("run_failure", "doomed_job", "critical", "dagster")
@@ -172,11 +202,17 @@ def test_run_failure_sensor_records_alert(db: psycopg.Connection, resources: dic
     assert client.xlen(key) == 1
 
 
-def test_trades_observation_records_count_newest_and_lag(db: psycopg.Connection, resources: dict,
-                                                         instance: DagsterInstance) -> None:  # fmt: skip
+def test_trades_observation_records_count_newest_and_lag(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
     newest = datetime.now(UTC) - timedelta(seconds=5)
-    copy_trades(db, [(newest - timedelta(seconds=1), "BTCUSDT", 1, 10.0, 1.0, True),
-                     (newest, "BTCUSDT", 2, 10.0, 1.0, False)])  # fmt: skip
+    copy_trades(
+        db,
+        [
+            (newest - timedelta(seconds=1), "BTCUSDT", 1, 10.0, 1.0, True),
+            (newest, "BTCUSDT", 2, 10.0, 1.0, False),
+        ],
+    )
     db.execute("ANALYZE trades")
     result = trades_observation_sensor(build_sensor_context(instance=instance, resources=resources))
     (obs,) = result.asset_events

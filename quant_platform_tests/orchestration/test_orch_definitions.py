@@ -11,13 +11,29 @@ from quant_platform.definitions import defs
 
 ORCH = Path(__file__).resolve().parents[2] / "quant_platform" / "orchestration"
 
-JOBS = {"ohlcv_resample_job", "pair_statistics_job", "daily_report_job", "retention_job",
-        "quality_checks_job", "alert_dispatch_job"}  # fmt: skip
-SCHEDULES = {"pair_statistics_every_5_min", "daily_report_after_midnight", "retention_daily",
-             "quality_checks_every_15_min"}  # fmt: skip
-SENSORS = {"ohlcv_open_partition_sensor", "pair_statistics_on_closed_bars_sensor",
-           "trades_observation_sensor", "cointegration_break_sensor", "feed_freshness_sensor",
-           "run_failure_alert_sensor", "alert_dispatch_sensor"}  # fmt: skip
+JOBS = {
+    "ohlcv_resample_job",
+    "pair_statistics_job",
+    "daily_report_job",
+    "retention_job",
+    "quality_checks_job",
+    "alert_dispatch_job",
+}
+SCHEDULES = {
+    "pair_statistics_every_5_min",
+    "daily_report_after_midnight",
+    "retention_daily",
+    "quality_checks_every_15_min",
+}
+SENSORS = {
+    "ohlcv_open_partition_sensor",
+    "pair_statistics_on_closed_bars_sensor",
+    "trades_observation_sensor",
+    "cointegration_break_sensor",
+    "feed_freshness_sensor",
+    "run_failure_alert_sensor",
+    "alert_dispatch_sensor",
+}
 
 
 def test_definitions_load_and_everything_resolves() -> None:
@@ -37,8 +53,13 @@ def test_definitions_load_and_everything_resolves() -> None:
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert keys == {"trades", "ohlcv", "pair_statistics", "daily_report"}
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
-    assert checks == {"ohlcv_consistency", "ohlcv_matches_trades", "trades_no_duplicates",
-                      "trades_minutes_without_trades", "trades_feed_freshness"}  # fmt: skip
+    assert checks == {
+        "ohlcv_consistency",
+        "ohlcv_matches_trades",
+        "trades_no_duplicates",
+        "trades_minutes_without_trades",
+        "trades_feed_freshness",
+    }
 
 
 def test_ohlcv_is_hourly_single_run_backfill_and_trades_is_external() -> None:

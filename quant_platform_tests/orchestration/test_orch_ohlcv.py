@@ -18,8 +18,17 @@ from quant_platform.orchestration.ohlcv.sensors import (
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 H10 = datetime(2026, 1, 5, 10, tzinfo=UTC)
-FIELDS = ["open", "high", "low", "close", "volume", "quote_volume", "vwap", "trade_count",
-          "buy_volume"]  # fmt: skip
+FIELDS = [
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "vwap",
+    "trade_count",
+    "buy_volume",
+]
 RANGE_TAGS = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -31,11 +40,18 @@ def pandas_bars(trades: pd.DataFrame, freq: str, label: str) -> pd.DataFrame:
     out = []
     for sym, g in t.groupby("symbol"):
         r = g.set_index("time").resample(freq)
-        bars = pd.DataFrame({
-            "open": r["price"].first(), "high": r["price"].max(), "low": r["price"].min(),
-            "close": r["price"].last(), "volume": r["qty"].sum(), "quote_volume": r["notional"].sum(),
-            "trade_count": r["price"].count(), "buy_volume": r["buy_qty"].sum(),
-        })  # fmt: skip
+        bars = pd.DataFrame(
+            {
+                "open": r["price"].first(),
+                "high": r["price"].max(),
+                "low": r["price"].min(),
+                "close": r["price"].last(),
+                "volume": r["qty"].sum(),
+                "quote_volume": r["notional"].sum(),
+                "trade_count": r["price"].count(),
+                "buy_volume": r["buy_qty"].sum(),
+            }
+        )
         bars = bars[bars["trade_count"] > 0]
         bars["vwap"] = bars["quote_volume"] / bars["volume"]
         bars["symbol"], bars["interval"] = sym, label
@@ -71,8 +87,9 @@ def test_partition_equals_pandas_resample_and_rerun_replaces(
     outside = synthetic_trades(SYMBOLS, H10 + timedelta(hours=1), H10 + timedelta(hours=2), 50, 3)
     outside["trade_id"] += 500_000
     seed_frame(db, pd.concat([trades, outside]))
-    result = materialize([ohlcv], partition_key="2026-01-05-10:00", resources=resources,
-                         instance=instance)  # fmt: skip
+    result = materialize(
+        [ohlcv], partition_key="2026-01-05-10:00", resources=resources, instance=instance
+    )
     assert result.success
     got = db_bars(db, H10, H10 + timedelta(hours=1))
     assert_bars_equal(got, trades)
@@ -80,17 +97,23 @@ def test_partition_equals_pandas_resample_and_rerun_replaces(
     assert meta["bars_1m"].value == 120 and meta["bars_1h"].value == 2
 
     # a late trade arrives; re-running the partition replaces its bars, no duplicates
-    late = synthetic_trades(["BTCUSDT"], H10 + timedelta(minutes=59), H10 + timedelta(hours=1),
-                            5, seed=11)  # fmt: skip
+    late = synthetic_trades(
+        ["BTCUSDT"], H10 + timedelta(minutes=59), H10 + timedelta(hours=1), 5, seed=11
+    )
     late["trade_id"] += 900_000
     seed_frame(db, late)
-    assert materialize([ohlcv], partition_key="2026-01-05-10:00", resources=resources,
-                       instance=instance).success  # fmt: skip
+    assert materialize(
+        [ohlcv], partition_key="2026-01-05-10:00", resources=resources, instance=instance
+    ).success
     again = db_bars(db, H10, H10 + timedelta(hours=1))
     assert len(again) == len(got) and again.index.is_unique
     assert_bars_equal(again, pd.concat([trades, late]))
-    assert db.execute("SELECT count(*) FROM ohlcv WHERE bucket >= %s", (H10 + timedelta(hours=1),)
-                      ).fetchone()[0] == 0  # fmt: skip
+    assert (
+        db.execute(
+            "SELECT count(*) FROM ohlcv WHERE bucket >= %s", (H10 + timedelta(hours=1),)
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_three_partition_backfill_is_one_run(
@@ -99,14 +122,19 @@ def test_three_partition_backfill_is_one_run(
     trades = synthetic_trades(SYMBOLS, H10, H10 + timedelta(hours=3), 1500, seed=3)
     seed_frame(db, trades)
     result = materialize(
-        [ohlcv], resources=resources, instance=instance,
+        [ohlcv],
+        resources=resources,
+        instance=instance,
         tags={RANGE_TAGS[0]: "2026-01-05-10:00", RANGE_TAGS[1]: "2026-01-05-12:00"},
-    )  # fmt: skip
+    )
     assert result.success
     assert len(instance.get_runs()) == 1
     events = result.get_asset_materialization_events()
     assert sorted(e.partition for e in events) == [
-        "2026-01-05-10:00", "2026-01-05-11:00", "2026-01-05-12:00"]  # fmt: skip
+        "2026-01-05-10:00",
+        "2026-01-05-11:00",
+        "2026-01-05-12:00",
+    ]
     assert events[0].materialization.metadata["partitions"].value == 3
     assert_bars_equal(db_bars(db, H10, H10 + timedelta(hours=3)), trades)
 

@@ -52,8 +52,9 @@ def test_pair_statistics_match_analytics(
     platform = PlatformSettingsResource(
         symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], pairs=["ETHUSDT/BTCUSDT", "SOLUSDT/BTCUSDT"]
     )
-    result = materialize([pair_statistics], resources={**resources, "platform": platform},
-                         instance=instance)  # fmt: skip
+    result = materialize(
+        [pair_statistics], resources={**resources, "platform": platform}, instance=instance
+    )
     assert result.success
     rows = db.execute(
         "SELECT symbol_y, symbol_x, source, method, bar_interval, window_size, hedge_ratio, "
@@ -61,7 +62,9 @@ def test_pair_statistics_match_analytics(
         "n_obs, spread_mean, spread_std FROM pair_statistics ORDER BY symbol_y"
     ).fetchall()
     assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
-        ("ETHUSDT", "BTCUSDT", "batch", "1m"), ("SOLUSDT", "BTCUSDT", "batch", "1m")]  # fmt: skip
+        ("ETHUSDT", "BTCUSDT", "batch", "1m"),
+        ("SOLUSDT", "BTCUSDT", "batch", "1m"),
+    ]
     for row in rows:
         y, x = row[0], row[1]
         want = analytics.pair_metrics(closes[y], closes[x], log=True)
@@ -69,9 +72,18 @@ def test_pair_statistics_match_analytics(
         assert math.isfinite(row[6]) and row[15] == N and row[5] == 24 * 60
         np.testing.assert_allclose(
             row[6:12] + (row[16], row[17]),
-            [want.hedge_ratio, want.intercept, want.zscore, want.correlation, want.adf_stat,
-             want.adf_pvalue, want.spread_mean, want.spread_std], rtol=1e-9,
-        )  # fmt: skip
+            [
+                want.hedge_ratio,
+                want.intercept,
+                want.zscore,
+                want.correlation,
+                want.adf_stat,
+                want.adf_pvalue,
+                want.spread_mean,
+                want.spread_std,
+            ],
+            rtol=1e-9,
+        )
         np.testing.assert_allclose([row[12], row[13]], [eg.stat, eg.pvalue], rtol=1e-9)
     coint, indep = rows
     assert abs(coint[6] - 1.3) < 0.05 and coint[13] < 0.01
@@ -94,8 +106,9 @@ def test_closed_bars_sensor_fires_once_per_change(
 ) -> None:
     first = pair_statistics_on_closed_bars_sensor(build_sensor_context(instance=instance))
     assert first.run_requests == [] and first.cursor == "0"
-    assert materialize([ohlcv], partition_key="2026-01-05-10:00", resources=resources,
-                       instance=instance).success  # fmt: skip
+    assert materialize(
+        [ohlcv], partition_key="2026-01-05-10:00", resources=resources, instance=instance
+    ).success
     fired = pair_statistics_on_closed_bars_sensor(
         build_sensor_context(instance=instance, cursor=first.cursor)
     )

@@ -39,12 +39,20 @@ def good_data(db: psycopg.Connection, settings) -> datetime:
 def test_all_checks_pass_on_good_data_through_the_job(
     good_data: datetime, resources: dict, instance: DagsterInstance
 ) -> None:
-    defs = Definitions(assets=[trades, ohlcv], asset_checks=[*ohlcv_checks, *trades_checks],
-                       jobs=[quality_checks_job], resources=resources)  # fmt: skip
+    defs = Definitions(
+        assets=[trades, ohlcv],
+        asset_checks=[*ohlcv_checks, *trades_checks],
+        jobs=[quality_checks_job],
+        resources=resources,
+    )
     window = {"config": {"hours": 0.25}}
-    run_config = {"ops": {f"{c.check_key.asset_key.to_user_string()}_{c.check_key.name}": window
-                          for c in (*ohlcv_checks, *trades_checks) if c.check_key.name
-                          != "trades_feed_freshness"}}  # fmt: skip
+    run_config = {
+        "ops": {
+            f"{c.check_key.asset_key.to_user_string()}_{c.check_key.name}": window
+            for c in (*ohlcv_checks, *trades_checks)
+            if c.check_key.name != "trades_feed_freshness"
+        }
+    }
     result = defs.resolve_job_def("quality_checks_job").execute_in_process(
         run_config=run_config, instance=instance
     )
@@ -55,11 +63,15 @@ def test_all_checks_pass_on_good_data_through_the_job(
     assert evaluations["ohlcv_matches_trades"].metadata["buckets_sampled"].value == 5
 
 
-def test_ohlc_consistency_fails_on_inverted_bar(good_data: datetime, db: psycopg.Connection,
-                                                resources: dict) -> None:  # fmt: skip
+def test_ohlc_consistency_fails_on_inverted_bar(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
     ts: TimescaleResource = resources["timescale"]
-    db.execute("UPDATE ohlcv SET high = low - 1 WHERE bucket = %s AND symbol = 'BTCUSDT' "
-               "AND interval = '1m'", (good_data + timedelta(minutes=12),))  # fmt: skip
+    db.execute(
+        "UPDATE ohlcv SET high = low - 1 WHERE bucket = %s AND symbol = 'BTCUSDT' "
+        "AND interval = '1m'",
+        (good_data + timedelta(minutes=12),),
+    )
     result = ohlcv_consistency(config=WINDOW, timescale=ts)
     assert not result.passed and result.metadata["bad_ohlc"].value == 1
     db.execute(
@@ -70,49 +82,60 @@ def test_ohlc_consistency_fails_on_inverted_bar(good_data: datetime, db: psycopg
     assert not result.passed and result.metadata["bad_volume"].value >= 1
 
 
-def test_bars_disagreeing_with_trades_fail(good_data: datetime, db: psycopg.Connection,
-                                           resources: dict) -> None:  # fmt: skip
+def test_bars_disagreeing_with_trades_fail(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
     ts: TimescaleResource = resources["timescale"]
     every_bar = SampleConfig(hours=0.25, samples=10_000)
     assert ohlcv_matches_trades(config=every_bar, timescale=ts).passed
-    db.execute("UPDATE ohlcv SET trade_count = trade_count + 1 WHERE bucket = %s "
-               "AND symbol = 'ETHUSDT' AND interval = '1m'", (good_data + timedelta(minutes=12),))  # fmt: skip
+    db.execute(
+        "UPDATE ohlcv SET trade_count = trade_count + 1 WHERE bucket = %s "
+        "AND symbol = 'ETHUSDT' AND interval = '1m'",
+        (good_data + timedelta(minutes=12),),
+    )
     result = ohlcv_matches_trades(config=every_bar, timescale=ts)
     assert not result.passed and result.metadata["mismatches"].value == 1
     assert "ETHUSDT" in result.metadata["mismatched_bars"].value[0]
 
 
-def test_duplicate_trade_ids_fail(good_data: datetime, db: psycopg.Connection,
-                                  resources: dict) -> None:  # fmt: skip
+def test_duplicate_trade_ids_fail(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
     ts: TimescaleResource = resources["timescale"]
     assert trades_no_duplicates(config=WINDOW, timescale=ts).passed
-    tid, t = db.execute("SELECT trade_id, time FROM trades WHERE symbol = 'SOLUSDT' "
-                        "ORDER BY time DESC LIMIT 1"
-                        ).fetchone()  # fmt: skip
+    tid, t = db.execute(
+        "SELECT trade_id, time FROM trades WHERE symbol = 'SOLUSDT' ORDER BY time DESC LIMIT 1"
+    ).fetchone()
     copy_trades(db, [(t + timedelta(milliseconds=3), "SOLUSDT", tid, 10.0, 1.0, True)])
     result = trades_no_duplicates(config=WINDOW, timescale=ts)
     assert not result.passed and result.metadata["by_symbol"].value == {"SOLUSDT": 1}
 
 
-def test_minutes_without_trades_warn(good_data: datetime, db: psycopg.Connection,
-                                     resources: dict) -> None:  # fmt: skip
+def test_minutes_without_trades_warn(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
     ts, platform = resources["timescale"], resources["platform"]
     assert trades_minutes_without_trades(config=WINDOW, timescale=ts, platform=platform).passed
     gap = good_data + timedelta(minutes=10)
-    db.execute("DELETE FROM trades WHERE symbol = 'BNBUSDT' AND time >= %s AND time < %s",
-               (gap, gap + timedelta(minutes=2)))  # fmt: skip
+    db.execute(
+        "DELETE FROM trades WHERE symbol = 'BNBUSDT' AND time >= %s AND time < %s",
+        (gap, gap + timedelta(minutes=2)),
+    )
     result = trades_minutes_without_trades(config=WINDOW, timescale=ts, platform=platform)
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert result.metadata["by_symbol"].value["BNBUSDT"] == 2
     assert result.metadata["by_symbol"].value["BTCUSDT"] == 0
 
 
-def test_feed_freshness_errors_when_newest_trade_is_old(good_data: datetime, db: psycopg.Connection,
-                                                        resources: dict) -> None:  # fmt: skip
+def test_feed_freshness_errors_when_newest_trade_is_old(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
     ts, platform = resources["timescale"], resources["platform"]
     assert trades_feed_freshness(timescale=ts, platform=platform).passed
-    db.execute("DELETE FROM trades WHERE symbol = 'BTCUSDT' AND time > now() - %s::interval",
-               (timedelta(seconds=platform.feed_max_age_s + 30),))  # fmt: skip
+    db.execute(
+        "DELETE FROM trades WHERE symbol = 'BTCUSDT' AND time > now() - %s::interval",
+        (timedelta(seconds=platform.feed_max_age_s + 30),),
+    )
     result = trades_feed_freshness(timescale=ts, platform=platform)
     assert not result.passed and result.severity == AssetCheckSeverity.ERROR
     assert result.metadata["stale_symbols"].value == ["BTCUSDT"]

@@ -23,8 +23,9 @@ def seed_day(db: psycopg.Connection) -> None:
         for k, c in enumerate(closes):
             t = DAY + timedelta(hours=6, minutes=k)
             rows.append((t, sym, "1m", c, c, c, c, 1.0, c, c, 1, 0.5))
-    db.cursor().executemany("INSERT INTO ohlcv VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            rows)  # fmt: skip
+    db.cursor().executemany(
+        "INSERT INTO ohlcv VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows
+    )
     for h, p in enumerate([0.01, 0.02, 0.2]):
         db.execute(
             "INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval, "
@@ -46,11 +47,13 @@ def seed_day(db: psycopg.Connection) -> None:
     )
 
 
-def test_daily_report_writes_html_and_csv(db: psycopg.Connection, resources: dict,
-                                          instance: DagsterInstance) -> None:  # fmt: skip
+def test_daily_report_writes_html_and_csv(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
     seed_day(db)
-    result = materialize([daily_report], partition_key="2026-01-07", resources=resources,
-                         instance=instance)  # fmt: skip
+    result = materialize(
+        [daily_report], partition_key="2026-01-07", resources=resources, instance=instance
+    )
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     html_path = Path(meta["path"].value)
@@ -58,8 +61,14 @@ def test_daily_report_writes_html_and_csv(db: psycopg.Connection, resources: dic
     assert html_path.parent == Path(resources["platform"].reports_dir).resolve()
     assert meta["size_bytes"].value == html_path.stat().st_size > 1_000_000  # plotly.js inline
     html = html_path.read_text()
-    for title in ("Prices", "Spreads", "Rolling correlation", "Cointegration p-values",
-                  "Alert events per hour", "BTCUSDT/ETHUSDT"):  # fmt: skip
+    for title in (
+        "Prices",
+        "Spreads",
+        "Rolling correlation",
+        "Cointegration p-values",
+        "Alert events per hour",
+        "BTCUSDT/ETHUSDT",
+    ):
         assert title in html, title
     assert html.count('class="plotly-graph-div"') == 5
     rows = list(csv.DictReader(Path(meta["csv_path"].value).open()))

@@ -20,8 +20,10 @@ def test_retention_drops_only_old_chunks(
     bar = "INSERT INTO ohlcv VALUES (%s, 'BTCUSDT', '1m', 1, 1, 1, 1, 1, 1, 1, 1, 0)"
     db.execute(bar, (now - timedelta(days=400),))
     db.execute(bar, (now - timedelta(days=2),))
-    alert = ("INSERT INTO alert_events (time, rule_name, kind, target, severity, message) "
-             "VALUES (%s, 'r', 'zscore', 'X/Y', 'info', 'm')")  # fmt: skip
+    alert = (
+        "INSERT INTO alert_events (time, rule_name, kind, target, severity, message) "
+        "VALUES (%s, 'r', 'zscore', 'X/Y', 'info', 'm')"
+    )
     db.execute(alert, (now - timedelta(days=100),))
     db.execute(alert, (now - timedelta(days=3),))
     assert db.execute("SELECT count(*) FROM show_chunks('trades')").fetchone()[0] == 2

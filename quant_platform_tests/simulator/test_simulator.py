@@ -60,16 +60,28 @@ def test_exactly_n_trades_in_binance_wire_format() -> None:
         async with ExchangeSimulator(
             SYMS, rate=2000, total_trades=300, seed=11, start_subscribers=2
         ) as sim:
-            async with connect(combined_url(sim.url, "trade", SYMS), close_timeout=1) as ws_t, \
-                    connect(combined_url(sim.url, "aggTrade", SYMS), close_timeout=1) as ws_a:  # fmt: skip
+            async with (
+                connect(combined_url(sim.url, "trade", SYMS), close_timeout=1) as ws_t,
+                connect(combined_url(sim.url, "aggTrade", SYMS), close_timeout=1) as ws_a,
+            ):
                 frames_t, frames_a = await asyncio.gather(collect(ws_t), collect(ws_a))
             assert sim.generated == 300
             first = json.loads(frames_t[0])
             assert set(first) == {"stream", "data"} and first["stream"].endswith("@trade")
             assert list(first["data"]) == ["e", "E", "T", "s", "t", "p", "q", "X", "m"]
             assert isinstance(first["data"]["p"], str) and isinstance(first["data"]["q"], str)
-            assert list(json.loads(frames_a[0])["data"]) == ["e", "E", "a", "s", "p", "q", "f", "l",
-                                                              "T", "m"]  # fmt: skip
+            assert list(json.loads(frames_a[0])["data"]) == [
+                "e",
+                "E",
+                "a",
+                "s",
+                "p",
+                "q",
+                "f",
+                "l",
+                "T",
+                "m",
+            ]
             trades, dec = decode_all(frames_t)
             aggs, dec_a = decode_all(frames_a)
             assert len(trades) == 300 and not dec.rejected and not dec_a.rejected
@@ -96,17 +108,20 @@ def test_routing_legacy_and_wrong_route_are_silent() -> None:
     async def main() -> None:
         async with ExchangeSimulator(SYMS, rate=1000, total_trades=200) as sim:
             u = sim.url
-            async with connect(f"{u}/stream?streams=btcusdt@trade", close_timeout=1) as legacy, \
-                    connect(f"{u}/market/stream?streams=btcusdt@trade", close_timeout=1) as t_market, \
-                    connect(f"{u}/public/stream?streams=btcusdt@aggTrade", close_timeout=1) as a_public, \
-                    connect(f"{u}/market/ws/btcusdt@aggTrade", close_timeout=1) as a_market, \
-                    connect(f"{u}/public/stream?streams=btcusdt@trade", close_timeout=1) as good:  # fmt: skip
+            async with (
+                connect(f"{u}/stream?streams=btcusdt@trade", close_timeout=1) as legacy,
+                connect(f"{u}/market/stream?streams=btcusdt@trade", close_timeout=1) as t_market,
+                connect(f"{u}/public/stream?streams=btcusdt@aggTrade", close_timeout=1) as a_public,
+                connect(f"{u}/market/ws/btcusdt@aggTrade", close_timeout=1) as a_market,
+                connect(f"{u}/public/stream?streams=btcusdt@trade", close_timeout=1) as good,
+            ):
                 await legacy.send(
                     json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 1})
                 )
                 assert json.loads(await legacy.recv()) == {"result": None, "id": 1}
-                got = await asyncio.gather(*(collect(w) for w in (legacy, t_market, a_public,
-                                                                  a_market, good)))  # fmt: skip
+                got = await asyncio.gather(
+                    *(collect(w) for w in (legacy, t_market, a_public, a_market, good))
+                )
             assert [len(g) for g in got[:3]] == [0, 0, 0]
             assert got[3] and json.loads(got[3][0])["e"] == "aggTrade"  # raw /ws: bare payloads
             trades, _ = decode_all(got[4])
@@ -120,8 +135,15 @@ def test_ack_then_silent_streams_and_control_methods() -> None:
         faults = FaultConfig(silent_streams=frozenset({"ethusdt@trade"}))
         async with ExchangeSimulator(SYMS, rate=1000, total_trades=300, faults=faults) as sim:
             async with connect(f"{sim.url}/public/ws", close_timeout=1) as ws:
-                await ws.send(json.dumps({"method": "SUBSCRIBE",
-                                          "params": ["btcusdt@trade", "ethusdt@trade"], "id": 7}))  # fmt: skip
+                await ws.send(
+                    json.dumps(
+                        {
+                            "method": "SUBSCRIBE",
+                            "params": ["btcusdt@trade", "ethusdt@trade"],
+                            "id": 7,
+                        }
+                    )
+                )
                 assert json.loads(await ws.recv()) == {"result": None, "id": 7}
                 await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 8}))
                 frames = await collect(ws)
@@ -236,8 +258,9 @@ def test_reconnect_gap_backfilled_over_rest_with_the_same_trades() -> None:
                             held[(t.symbol, t.trade_id)] = t
                 for s in SYMS:  # symbols first seen after the reconnect
                     first = sim.agg_history(s)[0].agg_id
-                    if ((s, "aggTrade") not in last_before
-                            and min(i for (x, i) in held if x == s) > first):  # fmt: skip
+                    if (s, "aggTrade") not in last_before and min(
+                        i for (x, i) in held if x == s
+                    ) > first:
                         got, _ = await bf.fetch(s, "aggTrade", first)
                         for t in got:
                             if tracker.fill(t):
@@ -284,17 +307,20 @@ def test_replay_headerless_unsorted_zero_qty_at_speed(tmp_path: Path) -> None:
     assert (f.symbol, f.kind, f.had_header, f.skipped_zero) == ("BTCUSDT", "trades", False, 1)
     assert [r.id for r in f.rows] == [101, 102, 103, 105]
     agg_path = tmp_path / "ETHUSDT-aggTrades-2024-01-01.csv"
-    agg_path.write_text("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
-                        f"is_buyer_maker\n7,3000.5,0.4,70,71,{base + 500},true\n"
-                        f"6,3000.1,0,69,69,{base + 400},false\n")  # fmt: skip
+    agg_path.write_text(
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
+        f"is_buyer_maker\n7,3000.5,0.4,70,71,{base + 500},true\n"
+        f"6,3000.1,0,69,69,{base + 400},false\n"
+    )
     g = read_csv(agg_path)
     assert (g.kind, g.had_header, g.skipped_zero, len(g.rows)) == ("aggTrades", True, 1, 1)
 
     async def main() -> None:
         source = ReplaySource([f, g], speed=20.0)
         async with ExchangeSimulator(["BTCUSDT", "ETHUSDT"], source=source) as sim:
-            async with connect(combined_url(sim.url, "trade", ["BTCUSDT", "ETHUSDT"]),
-                               close_timeout=1) as ws:  # fmt: skip
+            async with connect(
+                combined_url(sim.url, "trade", ["BTCUSDT", "ETHUSDT"]), close_timeout=1
+            ) as ws:
                 t0 = time.monotonic()
                 frames = await collect(ws, n=6, idle_s=2.0)
                 elapsed = time.monotonic() - t0
@@ -302,8 +328,13 @@ def test_replay_headerless_unsorted_zero_qty_at_speed(tmp_path: Path) -> None:
         trades, dec = decode_all(frames, ["BTCUSDT", "ETHUSDT"])
         assert not dec.rejected
         assert [(t.symbol, t.trade_id) for t in trades] == [
-            ("BTCUSDT", 101), ("ETHUSDT", 70), ("ETHUSDT", 71), ("BTCUSDT", 102),
-            ("BTCUSDT", 103), ("BTCUSDT", 105)]  # fmt: skip
+            ("BTCUSDT", 101),
+            ("ETHUSDT", 70),
+            ("ETHUSDT", 71),
+            ("BTCUSDT", 102),
+            ("BTCUSDT", 103),
+            ("BTCUSDT", 105),
+        ]
         assert [t.price for t in trades if t.symbol == "BTCUSDT"] == [
             60000.0,
             60005.5,
@@ -325,8 +356,10 @@ def test_health_endpoint() -> None:
             assert r.status_code == 200 and r.json()["status"] == "ok"
             r = await client.get(f"{sim.rest_url}/fapi/v1/aggTrades", params={"symbol": "NOPE"})
             assert r.status_code == 400 and r.json()["code"] == -1121
-            r = await client.get(f"{sim.rest_url}/fapi/v1/aggTrades",
-                                 params={"symbol": "BTCUSDT", "fromId": 1, "startTime": 1})  # fmt: skip
+            r = await client.get(
+                f"{sim.rest_url}/fapi/v1/aggTrades",
+                params={"symbol": "BTCUSDT", "fromId": 1, "startTime": 1},
+            )
             assert r.status_code == 400
 
     run(main)

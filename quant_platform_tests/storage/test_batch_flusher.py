@@ -20,8 +20,19 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 
 
 def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
-                  i % 2 == 0, time.time_ns()) for i in range(start, start + n)]  # fmt: skip
+    return [
+        Trade(
+            symbol,
+            i,
+            60000.0 + i / 100,
+            0.001 * (1 + i % 7),
+            T0 + i,
+            T0 + i,
+            i % 2 == 0,
+            time.time_ns(),
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def count(url: str) -> tuple[int, int]:
@@ -42,8 +53,9 @@ async def wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-unty
     return True
 
 
-def test_n_trades_make_exactly_n_rows_with_size_trigger(settings: Settings,
-                                                        db: psycopg.Connection) -> None:  # fmt: skip
+def test_n_trades_make_exactly_n_rows_with_size_trigger(
+    settings: Settings, db: psycopg.Connection
+) -> None:
     s = settings.model_copy(update={"flush_interval_s": 60.0, "flush_max_rows": 500})
     reg = CollectorRegistry()
 
@@ -74,8 +86,9 @@ def test_n_trades_make_exactly_n_rows_with_size_trigger(settings: Settings,
     assert reg.get_sample_value("qp_sink_latency_seconds_count", {"sink": "db"}) >= 2
 
 
-def test_interval_trigger_and_close_flushes_pending(settings: Settings,
-                                                    db: psycopg.Connection) -> None:  # fmt: skip
+def test_interval_trigger_and_close_flushes_pending(
+    settings: Settings, db: psycopg.Connection
+) -> None:
     s = settings.model_copy(update={"flush_interval_s": 0.2, "flush_max_rows": 100_000})
 
     async def run() -> None:
@@ -102,8 +115,7 @@ def test_rows_the_database_refuses_are_isolated_and_the_rest_stored(
 ) -> None:
     s = settings.model_copy(update={"flush_interval_s": 60.0})
     good = trades(300)
-    bad = [Trade("BTCUSDT", 10_000 + i, -1.0, 1.0, T0, T0, False, time.time_ns())
-           for i in range(2)]  # fmt: skip
+    bad = [Trade("BTCUSDT", 10_000 + i, -1.0, 1.0, T0, T0, False, time.time_ns()) for i in range(2)]
     batch = good[:100] + [bad[0]] + good[100:250] + [bad[1]] + good[250:]
 
     async def run() -> BatchFlusher:
@@ -130,8 +142,13 @@ def test_database_outage_holds_spools_drains_and_survives_restart(
     the spool carries the rows over to the next process, which drains them.
     """
     url = ephemeral_postgres.url
-    s = load_settings(database_url=url, data_dir=tmp_path, flush_interval_s=0.1,
-                      flush_max_rows=250, spool_memory_rows=1000)  # fmt: skip
+    s = load_settings(
+        database_url=url,
+        data_dir=tmp_path,
+        flush_interval_s=0.1,
+        flush_max_rows=250,
+        spool_memory_rows=1000,
+    )
     batches = [trades(250, start=1 + 250 * k) for k in range(24)]  # 6,000 trades
 
     async def first_life() -> BatchFlusher:
@@ -151,8 +168,9 @@ def test_database_outage_holds_spools_drains_and_survives_restart(
         await asyncio.to_thread(ephemeral_postgres.start)
         for b in batches[16:20]:
             flusher.add_many(b)
-        assert await wait_for(lambda: flusher.db_up and flusher.pending == 0
-                              and flusher.spool_rows == 0, 20)  # fmt: skip
+        assert await wait_for(
+            lambda: flusher.db_up and flusher.pending == 0 and flusher.spool_rows == 0, 20
+        )
         assert not flusher.spool.has_data()
         assert count(url) == (5000, 5000)
         assert flusher.drained_rows == flusher.spooled_rows

@@ -25,8 +25,19 @@ T0 = 1_767_225_600_000
 
 
 def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
-                  i % 2 == 0, time.time_ns()) for i in range(start, start + n)]  # fmt: skip
+    return [
+        Trade(
+            symbol,
+            i,
+            60000.0 + i / 100,
+            0.001 * (1 + i % 7),
+            T0 + i,
+            T0 + i,
+            i % 2 == 0,
+            time.time_ns(),
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def _s(v: bytes) -> str:
@@ -96,9 +107,11 @@ def test_streams_are_trimmed_near_maxlen(settings: Settings, redis_url: str) -> 
 
 
 def test_redis_outage_is_logged_once_counted_and_recovered(
-    ephemeral_redis: LocalRedis, redis_prefix: str, tmp_path: Path,
+    ephemeral_redis: LocalRedis,
+    redis_prefix: str,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     s = load_settings(redis_url=ephemeral_redis.url, redis_prefix=redis_prefix, data_dir=tmp_path)
     keys = RedisKeys(redis_prefix)
     client = redis_lib.Redis.from_url(ephemeral_redis.url)
@@ -149,9 +162,17 @@ def test_analytics_cache_round_trip_with_ttl(settings: Settings, redis_url: str)
 
     async def run() -> tuple[dict | None, dict | None, dict | None, int]:
         cache = RedisAnalyticsCache(settings)
-        await cache.put_pair("BTCUSDT", "ETHUSDT", {
-            "zscore": np.float64(1.5), "beta": 0.25, "adf_p": float("nan"), "n": np.int64(300),
-            "window": {"lo": float("inf"), "xs": np.array([1.0, 2.0])}})  # fmt: skip
+        await cache.put_pair(
+            "BTCUSDT",
+            "ETHUSDT",
+            {
+                "zscore": np.float64(1.5),
+                "beta": 0.25,
+                "adf_p": float("nan"),
+                "n": np.int64(300),
+                "window": {"lo": float("inf"), "xs": np.array([1.0, 2.0])},
+            },
+        )
         await cache.put_symbol("BTCUSDT", {"vwap": 60000.5, "trend": "up"})
         pair = await cache.get_pair("BTCUSDT", "ETHUSDT")
         sym = await cache.get_symbol("BTCUSDT")
@@ -161,8 +182,13 @@ def test_analytics_cache_round_trip_with_ttl(settings: Settings, redis_url: str)
         return pair, sym, missing, receivers
 
     pair, sym, missing, receivers = asyncio.run(run())
-    assert pair == {"zscore": 1.5, "beta": 0.25, "adf_p": None, "n": 300,
-                    "window": {"lo": None, "xs": [1.0, 2.0]}}  # fmt: skip
+    assert pair == {
+        "zscore": 1.5,
+        "beta": 0.25,
+        "adf_p": None,
+        "n": 300,
+        "window": {"lo": None, "xs": [1.0, 2.0]},
+    }
     assert sym == {"vwap": 60000.5, "trend": "up"} and missing is None
     assert receivers == 0
     assert 0 < client.ttl(keys.pair_analytics("BTCUSDT", "ETHUSDT")) <= 60

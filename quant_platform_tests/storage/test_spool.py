@@ -14,9 +14,21 @@ T0 = 1_767_225_600_000
 
 
 def trades(n: int, start: int = 1) -> list[Trade]:
-    return [Trade("BTCUSDT", i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
-                  i % 2 == 0, time.time_ns(), "aggTrade", "LIQUIDATION")
-            for i in range(start, start + n)]  # fmt: skip
+    return [
+        Trade(
+            "BTCUSDT",
+            i,
+            60000.0 + i / 100,
+            0.001 * (1 + i % 7),
+            T0 + i,
+            T0 + i,
+            i % 2 == 0,
+            time.time_ns(),
+            "aggTrade",
+            "LIQUIDATION",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def ids(spool: Spool) -> list[int]:

@@ -23,8 +23,19 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 
 
 def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
-                  i % 2 == 0, time.time_ns()) for i in range(start, start + n)]  # fmt: skip
+    return [
+        Trade(
+            symbol,
+            i,
+            60000.0 + i / 100,
+            0.001 * (1 + i % 7),
+            T0 + i,
+            T0 + i,
+            i % 2 == 0,
+            time.time_ns(),
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def count(url: str) -> int:
@@ -32,8 +43,9 @@ def count(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM trades").fetchone()[0])
 
 
-def test_duplicates_never_drop_the_rest_of_their_batch(db: psycopg.Connection,
-                                                       database_url: str) -> None:  # fmt: skip
+def test_duplicates_never_drop_the_rest_of_their_batch(
+    db: psycopg.Connection, database_url: str
+) -> None:
     writer = TradeWriter(database_url)
     assert writer.write(trades(100, start=1)) == 100
     overlap = trades(100, start=51)  # 50 already stored, 50 new
@@ -80,8 +92,9 @@ def _flusher_settings(pg_url: str, tmp_path: Path, **extra: object) -> Settings:
     return load_settings(database_url=pg_url, data_dir=tmp_path, **values)
 
 
-def test_flusher_holds_then_spools_while_db_is_down(ephemeral_postgres: LocalPostgres,
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_flusher_holds_then_spools_while_db_is_down(
+    ephemeral_postgres: LocalPostgres, tmp_path: Path
+) -> None:
     """PostgreSQL stopped mid-stream, then started: every row lands once, none lost."""
     s = _flusher_settings(ephemeral_postgres.url, tmp_path, spool_memory_rows=1000)
     batches = [trades(500, start=1 + 500 * k) for k in range(10)]
@@ -118,8 +131,9 @@ def test_flusher_holds_then_spools_while_db_is_down(ephemeral_postgres: LocalPos
         assert conn.execute("SELECT count(DISTINCT trade_id) FROM trades").fetchone()[0] == 5000
 
 
-def test_close_with_db_down_spools_and_next_start_drains(ephemeral_postgres: LocalPostgres,
-                                                         tmp_path: Path) -> None:  # fmt: skip
+def test_close_with_db_down_spools_and_next_start_drains(
+    ephemeral_postgres: LocalPostgres, tmp_path: Path
+) -> None:
     s = _flusher_settings(ephemeral_postgres.url, tmp_path, flush_interval_s=60)
 
     async def first_life() -> None:
@@ -147,8 +161,9 @@ def test_close_with_db_down_spools_and_next_start_drains(ephemeral_postgres: Loc
     assert not Spool(tmp_path / "spool").has_data()
 
 
-def test_redis_sink_survives_redis_outage(ephemeral_redis: LocalRedis, redis_prefix: str,
-                                          tmp_path: Path) -> None:  # fmt: skip
+def test_redis_sink_survives_redis_outage(
+    ephemeral_redis: LocalRedis, redis_prefix: str, tmp_path: Path
+) -> None:
     s = load_settings(redis_url=ephemeral_redis.url, redis_prefix=redis_prefix, data_dir=tmp_path)
     keys = RedisKeys(redis_prefix)
     client = redis_lib.Redis.from_url(ephemeral_redis.url)

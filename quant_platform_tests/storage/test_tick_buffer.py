@@ -15,8 +15,16 @@ T0 = 1_767_225_600_000
 
 
 def trade(i: int, symbol: str = "BTCUSDT") -> Trade:
-    return Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i,
-                 i % 3 == 0, time.time_ns())  # fmt: skip
+    return Trade(
+        symbol,
+        i,
+        60000.0 + i / 100,
+        0.001 * (1 + i % 7),
+        T0 + i,
+        T0 + i,
+        i % 3 == 0,
+        time.time_ns(),
+    )
 
 
 def test_keeps_the_last_n_per_symbol_oldest_first() -> None:

@@ -15,9 +15,19 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 
 
 def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [Trade(symbol, i, 60000.0 + i / 100, 0.001 * (1 + i % 7), T0 + i, T0 + i + 3,
-                  i % 2 == 0, 1_767_225_600_123_456_789 + i * 1000)
-            for i in range(start, start + n)]  # fmt: skip
+    return [
+        Trade(
+            symbol,
+            i,
+            60000.0 + i / 100,
+            0.001 * (1 + i % 7),
+            T0 + i,
+            T0 + i + 3,
+            i % 2 == 0,
+            1_767_225_600_123_456_789 + i * 1000,
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def count(db: psycopg.Connection) -> int:
@@ -43,18 +53,37 @@ def test_duplicates_in_the_batch_and_in_the_table(
 
 
 def test_every_column_is_stored_exactly(db: psycopg.Connection, database_url: str) -> None:
-    t = Trade("SOLUSDT", 987654321012, 151.123456789, 0.000123, T0 + 789, T0 + 790, True,
-              1_767_225_600_791_234_567, "aggTrade", "LIQUIDATION")  # fmt: skip
+    t = Trade(
+        "SOLUSDT",
+        987654321012,
+        151.123456789,
+        0.000123,
+        T0 + 789,
+        T0 + 790,
+        True,
+        1_767_225_600_791_234_567,
+        "aggTrade",
+        "LIQUIDATION",
+    )
     writer = TradeWriter(database_url)
     assert writer.write([t]) == 1
     writer.close()
-    row = db.execute("SELECT time, symbol, trade_id, price, qty, is_buyer_maker, event_time,"
-                     " receive_time, kind, fill_type FROM trades").fetchone()  # fmt: skip
+    row = db.execute(
+        "SELECT time, symbol, trade_id, price, qty, is_buyer_maker, event_time,"
+        " receive_time, kind, fill_type FROM trades"
+    ).fetchone()
     assert row == (
-        datetime(2026, 1, 1, 0, 0, 0, 789000, tzinfo=UTC), "SOLUSDT", 987654321012,
-        151.123456789, 0.000123, True, datetime(2026, 1, 1, 0, 0, 0, 790000, tzinfo=UTC),
-        datetime(2026, 1, 1, 0, 0, 0, 791234, tzinfo=UTC), "aggTrade", "LIQUIDATION",
-    )  # fmt: skip
+        datetime(2026, 1, 1, 0, 0, 0, 789000, tzinfo=UTC),
+        "SOLUSDT",
+        987654321012,
+        151.123456789,
+        0.000123,
+        True,
+        datetime(2026, 1, 1, 0, 0, 0, 790000, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, 791234, tzinfo=UTC),
+        "aggTrade",
+        "LIQUIDATION",
+    )
 
 
 def test_a_refused_row_fails_the_batch_cleanly_and_the_writer_goes_on(

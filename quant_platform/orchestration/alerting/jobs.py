@@ -74,8 +74,9 @@ def deliver(event: dict[str, Any], log: logging.Logger | Any) -> list[dict[str, 
         results = deliver_sync(alert, sinks, event.get("id")) if sinks else []
     except Exception as exc:  # bad sink config: record it with the event, keep dispatching
         log.warning("alert sinks unavailable: %s", exc)
-        return outcomes + [{"sink": "config", "ok": False, "error": str(exc), "time": now,
-                            "via": "dagster"}]  # fmt: skip
+        return outcomes + [
+            {"sink": "config", "ok": False, "error": str(exc), "time": now, "via": "dagster"}
+        ]
     for r in results:
         if not r.ok:
             log.warning("alert %s: sink %s failed: %s", event.get("id"), r.sink, r.error)

@@ -71,17 +71,27 @@ def cointegration_crossings(
             continue
         metrics = {"eg_pvalue": p, "previous_pvalue": prev, "level": level, "stats_time": t}
         if prev < level <= p:
-            alerts.append(FiredAlert(
-                "cointegration_break", f"{y}/{x}", "warning",
-                f"{y}/{x} no longer cointegrated: Engle-Granger p {prev:.4f} -> {p:.4f} "
-                f"(level {level})", metrics,
-            ))  # fmt: skip
+            alerts.append(
+                FiredAlert(
+                    "cointegration_break",
+                    f"{y}/{x}",
+                    "warning",
+                    f"{y}/{x} no longer cointegrated: Engle-Granger p {prev:.4f} -> {p:.4f} "
+                    f"(level {level})",
+                    metrics,
+                )
+            )
         elif p < level <= prev:
-            alerts.append(FiredAlert(
-                "cointegration_break", f"{y}/{x}", "info",
-                f"{y}/{x} cointegrated again: Engle-Granger p {prev:.4f} -> {p:.4f} "
-                f"(level {level})", metrics,
-            ))  # fmt: skip
+            alerts.append(
+                FiredAlert(
+                    "cointegration_break",
+                    f"{y}/{x}",
+                    "info",
+                    f"{y}/{x} cointegrated again: Engle-Granger p {prev:.4f} -> {p:.4f} "
+                    f"(level {level})",
+                    metrics,
+                )
+            )
     return alerts, newest
 
 
@@ -124,16 +134,25 @@ def freshness_transitions(
             stale.add(symbol)
             if symbol not in stale_before:
                 seen = f"last trade {age:.0f} s ago" if age is not None else "no recent trades"
-                alerts.append(FiredAlert(
-                    "stale_feed", symbol, "critical",
-                    f"{symbol} feed stale: {seen} (limit {max_age_s:.0f} s)",
-                    {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
-                ))  # fmt: skip
+                alerts.append(
+                    FiredAlert(
+                        "stale_feed",
+                        symbol,
+                        "critical",
+                        f"{symbol} feed stale: {seen} (limit {max_age_s:.0f} s)",
+                        {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
+                    )
+                )
         elif symbol in stale_before:
-            alerts.append(FiredAlert(
-                "stale_feed", symbol, "info", f"{symbol} feed recovered: last trade {age:.0f} s ago",
-                {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
-            ))  # fmt: skip
+            alerts.append(
+                FiredAlert(
+                    "stale_feed",
+                    symbol,
+                    "info",
+                    f"{symbol} feed recovered: last trade {age:.0f} s ago",
+                    {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
+                )
+            )
     return alerts, stale
 
 
@@ -152,8 +171,9 @@ def feed_freshness_sensor(
     try:
         newest = newest_trades(timescale, list(platform.symbols))
     except psycopg.Error as exc:
-        return SensorResult(run_requests=[], cursor=context.cursor,
-                            skip_reason=f"database unavailable: {exc}")  # fmt: skip
+        return SensorResult(
+            run_requests=[], cursor=context.cursor, skip_reason=f"database unavailable: {exc}"
+        )
     alerts, stale = freshness_transitions(
         newest, datetime.now(UTC), platform.feed_max_age_s, before
     )
@@ -183,10 +203,19 @@ def run_failure_alert_sensor(
     error = context.failure_event.message or "run failed"
     partition = run.tags.get("dagster/partition")
     target = run.job_name + (f"[{partition}]" if partition else "")
-    record_alerts(timescale, redis, [FiredAlert(
-        "run_failure", target, "critical", f"Dagster run of {target} failed: {error}"[:2000],
-        {"run_id": run.run_id, "job": run.job_name, "partition": partition},
-    )])  # fmt: skip
+    record_alerts(
+        timescale,
+        redis,
+        [
+            FiredAlert(
+                "run_failure",
+                target,
+                "critical",
+                f"Dagster run of {target} failed: {error}"[:2000],
+                {"run_id": run.run_id, "job": run.job_name, "partition": partition},
+            )
+        ],
+    )
 
 
 # ---------------------------------------------------------------- dispatch
@@ -215,12 +244,12 @@ def dispatch_requests(
                 run_key=f"alerts:{last}",
                 run_config={
                     "ops": {"dispatch_alerts": {"config": {"first_id": first, "last_id": last}}}
-                },  # fmt: skip
+                },
                 tags={
                     **DISPATCH_TAGS,
                     "qp/alerts": str(len(entries)),
                     "qp/stream_range": f"{first}..{last}",
-                },  # fmt: skip
+                },
             )
         )
         cursor, start = last, f"({last}"
@@ -241,8 +270,9 @@ def alert_dispatch_sensor(context: SensorEvaluationContext, redis: RedisResource
             redis.client(), redis.key_layout().alerts_stream, context.cursor
         )
     except redis_lib.RedisError as exc:
-        return SensorResult(run_requests=[], cursor=context.cursor,
-                            skip_reason=f"redis unavailable: {exc}")  # fmt: skip
+        return SensorResult(
+            run_requests=[], cursor=context.cursor, skip_reason=f"redis unavailable: {exc}"
+        )
     return SensorResult(
         run_requests=requests,
         cursor=cursor,

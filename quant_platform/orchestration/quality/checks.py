@@ -103,8 +103,11 @@ def ohlcv_matches_trades(config: SampleConfig, timescale: TimescaleResource) -> 
     mismatches = []
     for row in rows:
         bar, fresh = row[2:9], row[9:16]
-        diff = [f for f, a, b in zip(_FIELDS, bar, fresh, strict=True)
-                if not _close(a, b, config.rel_tol)]  # fmt: skip
+        diff = [
+            f
+            for f, a, b in zip(_FIELDS, bar, fresh, strict=True)
+            if not _close(a, b, config.rel_tol)
+        ]
         if diff:
             mismatches.append(f"{row[1]} {row[0].isoformat()}: {', '.join(diff)}")
     return AssetCheckResult(
@@ -140,7 +143,7 @@ def trades_no_duplicates(config: CheckWindow, timescale: TimescaleResource) -> A
         metadata={
             "duplicate_trade_ids": sum(per_symbol.values()),
             "by_symbol": MetadataValue.json(per_symbol),
-        },  # fmt: skip
+        },
     )
 
 
@@ -184,7 +187,7 @@ def trades_minutes_without_trades(
             "minutes_checked": minutes,
             "empty_minutes": sum(gaps.values()),
             "by_symbol": MetadataValue.json(gaps),
-        },  # fmt: skip
+        },
     )
 
 
@@ -220,7 +223,7 @@ def trades_feed_freshness(
             "stale_symbols": MetadataValue.json(stale),
             "age_s": MetadataValue.json(
                 {s: round(a, 3) if a is not None else None for s, a in ages.items()}
-            ),  # fmt: skip
+            ),
         },
     )
 

@@ -80,9 +80,11 @@ def _f(v: object, digits: int = 4) -> str:
 
 
 def summary_rows(
-    pairs: list[tuple[str, str]], spreads: dict[str, pd.DataFrame], stats: pd.DataFrame,
+    pairs: list[tuple[str, str]],
+    spreads: dict[str, pd.DataFrame],
+    stats: pd.DataFrame,
     alerts: pd.DataFrame,
-) -> list[dict[str, object]]:  # fmt: skip
+) -> list[dict[str, object]]:
     """One row per pair: day hedge ratio, last z, batch p-values, half-life, alerts."""
     batch = stats[stats["source"] == "batch"] if not stats.empty else stats
     out = []
@@ -96,17 +98,20 @@ def summary_rows(
         g = batch[(batch["symbol_y"] == y) & (batch["symbol_x"] == x)] if not batch.empty else batch
         p = g["eg_pvalue"].dropna().astype(float) if not g.empty else pd.Series(dtype=float)
         n_alerts = int(alerts.loc[alerts["target"] == name, "n"].sum()) if not alerts.empty else 0
-        out.append({
-            "pair": name,
-            "hedge_ratio": float(d["beta"].iloc[0]) if d is not None else None,
-            "last_z": z,
-            "eg_p_min": float(p.min()) if not p.empty else None,
-            "eg_p_last": float(p.iloc[-1]) if not p.empty else None,
-            "half_life_bars": float(g["half_life"].dropna().iloc[-1])
-            if not g.empty and g["half_life"].notna().any() else None,
-            "stats_rows": len(g),
-            "alerts": n_alerts,
-        })  # fmt: skip
+        out.append(
+            {
+                "pair": name,
+                "hedge_ratio": float(d["beta"].iloc[0]) if d is not None else None,
+                "last_z": z,
+                "eg_p_min": float(p.min()) if not p.empty else None,
+                "eg_p_last": float(p.iloc[-1]) if not p.empty else None,
+                "half_life_bars": float(g["half_life"].dropna().iloc[-1])
+                if not g.empty and g["half_life"].notna().any()
+                else None,
+                "stats_rows": len(g),
+                "alerts": n_alerts,
+            }
+        )
     return out
 
 
@@ -172,13 +177,15 @@ def daily_report(
     symbols = list(dict.fromkeys([*platform.symbols, *(s for p in pairs for s in p)]))
     with timescale.connect() as conn:
         closes, stats, alerts = load_day(conn, symbols, window.start, window.end)
-    spreads = {f"{y}/{x}": d for y, x in pairs
-               if (d := figures.pair_spread(closes, y, x)) is not None}  # fmt: skip
+    spreads = {
+        f"{y}/{x}": d for y, x in pairs if (d := figures.pair_spread(closes, y, x)) is not None
+    }
     summary = summary_rows(pairs, spreads, stats, alerts)
     alert_hours = (
-        alerts.groupby(["hour", "severity"], as_index=False)["n"].sum() if not alerts.empty
+        alerts.groupby(["hour", "severity"], as_index=False)["n"].sum()
+        if not alerts.empty
         else alerts
-    )  # fmt: skip
+    )
     figs = [
         figures.prices_figure(closes),
         figures.spreads_figure(spreads),

@@ -47,18 +47,39 @@ def spreads_figure(spreads: dict[str, pd.DataFrame]) -> go.Figure:
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names)
     for row, name in enumerate(spreads, start=1):
         d = spreads[name]
-        fig.add_trace(go.Scatter(x=d.index, y=d["spread"], name=f"{name} spread",
-                                 mode="lines", line={"width": 1}), row=row, col=1)  # fmt: skip
-        fig.add_trace(go.Scatter(x=d.index, y=d["mean"], name=f"{name} mean",
-                                 mode="lines", line={"dash": "dot"}), row=row, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=d.index, y=d["spread"], name=f"{name} spread", mode="lines", line={"width": 1}
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=d.index, y=d["mean"], name=f"{name} mean", mode="lines", line={"dash": "dot"}
+            ),
+            row=row,
+            col=1,
+        )
         for k in Z_BANDS:
             for sign in (1, -1):
-                fig.add_trace(go.Scatter(
-                    x=d.index, y=d["mean"] + sign * k * d["std"], name=f"{name} {sign * k:+g}σ",
-                    mode="lines", line={"width": 0.8, "dash": "dash"}, showlegend=False,
-                ), row=row, col=1)  # fmt: skip
-    fig.update_layout(title=f"Spreads (log, OLS hedge) with z-bands ±{Z_BANDS[0]:g}σ/±{Z_BANDS[1]:g}σ, "
-                      f"{ZSCORE_WINDOW}-bar rolling", height=max(300, 220 * len(names)))  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=d.index,
+                        y=d["mean"] + sign * k * d["std"],
+                        name=f"{name} {sign * k:+g}σ",
+                        mode="lines",
+                        line={"width": 0.8, "dash": "dash"},
+                        showlegend=False,
+                    ),
+                    row=row,
+                    col=1,
+                )
+    fig.update_layout(
+        title=f"Spreads (log, OLS hedge) with z-bands ±{Z_BANDS[0]:g}σ/±{Z_BANDS[1]:g}σ, "
+        f"{ZSCORE_WINDOW}-bar rolling",
+        height=max(300, 220 * len(names)),
+    )
     return fig
 
 
@@ -70,8 +91,10 @@ def correlation_figure(closes: pd.DataFrame, pairs: list[tuple[str, str]]) -> go
         if y in rets and x in rets and rets[[y, x]].dropna().shape[0] > CORR_WINDOW:
             corr = rets[y].rolling(CORR_WINDOW).corr(rets[x])
             fig.add_trace(go.Scatter(x=corr.index, y=corr, name=f"{y}/{x}", mode="lines"))
-    fig.update_layout(title=f"Rolling correlation of 1m log returns ({CORR_WINDOW} bars)",
-                      yaxis={"range": [-1, 1]})  # fmt: skip
+    fig.update_layout(
+        title=f"Rolling correlation of 1m log returns ({CORR_WINDOW} bars)",
+        yaxis={"range": [-1, 1]},
+    )
     return fig
 
 
@@ -85,8 +108,9 @@ def pvalue_figure(stats: pd.DataFrame, level: float) -> go.Figure:
                 go.Scatter(x=g["time"], y=g["eg_pvalue"], name=f"{y}/{x}", mode="lines+markers")
             )
     fig.add_hline(y=level, line_dash="dash", annotation_text=f"level {level:g}")
-    fig.update_layout(title="Cointegration p-values (Engle-Granger, batch)",
-                      yaxis={"range": [0, 1]})  # fmt: skip
+    fig.update_layout(
+        title="Cointegration p-values (Engle-Granger, batch)", yaxis={"range": [0, 1]}
+    )
     return fig
 
 
