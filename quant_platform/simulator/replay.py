@@ -1,29 +1,23 @@
-"""Replay of Binance public-data futures CSVs (trades or aggTrades) as simulator orders.
+"""Replay of Binance public-data futures files (trades or aggTrades) as simulator orders.
 
-Files: trades `id,price,qty,quote_qty,time,is_buyer_maker`; aggTrades
-`agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`.
-Older archives have no header row, rows can be unsorted (sorted here by
-time, then id) and quantities can be zero (skipped and counted: the venue's
-REST never returns them either). Ids are kept as in the file.
+Files are read by `quant_platform.feed.public_files`, the same parser `qp import`
+uses: with or without header, .csv or .zip, any row order (sorted here by time,
+then id); zero quantities and malformed rows are skipped and counted for the
+same reasons the importer rejects them. Ids are kept as in the file.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
+from quant_platform.feed.public_files import FileFormatError, read_all
 from quant_platform.simulator.arrivals import SimAgg, SimFill, SimOrder
 
 log = logging.getLogger(__name__)
-
-_FILE_RE = re.compile(r"^([A-Z0-9]{2,20})-(trades|aggTrades)-", re.IGNORECASE)
-_TRUE = {"true", "1", "t", "yes"}
-_FALSE = {"false", "0", "f", "no"}
 
 
 @dataclass(slots=True)
@@ -52,77 +46,20 @@ class ReplayFile:
     skipped_bad: int = 0
 
 
-def symbol_from_name(path: Path) -> str | None:
-    """`BTCUSDT-trades-2024-01-01.csv` → `BTCUSDT`."""
-    m = _FILE_RE.match(path.name)
-    return m.group(1).upper() if m else None
+def read_csv(path: str | Path, symbol: str | None = None, kind: str | None = None) -> ReplayFile:
+    """Parse a trades or aggTrades file (.csv or .zip) for replay.
 
-
-def _bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def _decimal_str(text: str) -> tuple[str, Decimal]:
-    t = text.strip()
-    d = Decimal(t)
-    if not d.is_finite() or d < 0:
-        raise ValueError(f"bad number {text!r}")
-    return t, d
-
-
-def read_csv(path: str | Path, symbol: str | None = None) -> ReplayFile:
-    """Parse a trades or aggTrades CSV (kind from the column count); raises ValueError if neither."""
+    Raises:
+        ValueError: symbol or kind unknown, or not a trades/aggTrades file.
+    """
     p = Path(path)
-    sym = (symbol or symbol_from_name(p) or "").upper()
-    if not sym:
-        raise ValueError(
-            f"{p.name}: cannot tell the symbol; name it like BTCUSDT-trades-... or pass symbol="
-        )
-    with p.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        rows_in = [r for r in reader if r and any(c.strip() for c in r)]
-    if not rows_in:
-        raise ValueError(f"{p.name}: empty file")
-    ncols = len(rows_in[0])
-    if ncols == 6:
-        kind = "trades"
-    elif ncols == 7:
-        kind = "aggTrades"
-    else:
-        raise ValueError(f"{p.name}: {ncols} columns; expected 6 (trades) or 7 (aggTrades)")
-    out = ReplayFile(p, sym, kind)
-    first = rows_in[0][0].strip()
-    if not first.lstrip("-").isdigit():
-        out.had_header = True
-        rows_in = rows_in[1:]
-    for r in rows_in:
-        try:
-            if len(r) != ncols:
-                raise ValueError("column count")
-            if kind == "trades":
-                tid = int(r[0])
-                price, pd = _decimal_str(r[1])
-                qty, qd = _decimal_str(r[2])
-                t_ms, m, f, last = int(r[4]), _bool(r[5]), tid, tid
-            else:
-                tid = int(r[0])
-                price, pd = _decimal_str(r[1])
-                qty, qd = _decimal_str(r[2])
-                f, last, t_ms, m = int(r[3]), int(r[4]), int(r[5]), _bool(r[6])
-            if pd <= 0:
-                raise ValueError("price")
-        except (ValueError, InvalidOperation):
-            out.skipped_bad += 1
-            continue
-        if qd == 0:
-            out.skipped_zero += 1
-            continue
-        out.rows.append(Row(tid, price, qty, t_ms, m, f, last))
+    ident, records, report = read_all(p, symbol, kind)
+    if ident.kind.table != "trades":
+        raise FileFormatError(f"{p.name}: a {ident.kind.name} file can't be replayed as trades")
+    out = ReplayFile(p, ident.symbol, ident.kind.name, had_header=report.had_header)
+    out.skipped_zero = report.rejected.get("zero_qty", 0)
+    out.skipped_bad = sum(report.rejected.values()) - out.skipped_zero
+    out.rows = [Row(r[1], r[2], r[3], r[0], r[4], r[5], r[6]) for r in records]
     out.rows.sort(key=lambda row: (row.time_ms, row.id))
     if out.skipped_zero or out.skipped_bad:
         log.info(

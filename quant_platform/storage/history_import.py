@@ -1,0 +1,205 @@
+"""Load parsed public-data files into TimescaleDB: text COPY into staging, idempotent INSERT.
+
+Trades go through the daemon writer's own staging table and INSERT (so the
+import and the live feed share one definition of "already stored"); klines go
+into `ohlcv` with `ON CONFLICT DO NOTHING`. Each chunk is one transaction, so
+a second import of the same file inserts nothing and an interrupted import
+resumes cleanly when re-run. The COPY is text format written from the file's
+own digits: no float formatting, no per-field Python objects beyond the parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from quant_platform.feed.public_files import (
+    FileIdentity,
+    KlineRecord,
+    ParseReport,
+    TradeRecord,
+    identify,
+    iter_chunks,
+)
+from quant_platform.storage.trade_writer import INSERT_SQL, STAGING, STAGING_DDL
+
+_TRADE_COPY = sql.SQL(
+    "COPY {} (t_ms, symbol, trade_id, price, qty, m, e_ms, r_ns, kind, fill_type) FROM STDIN"
+).format(sql.Identifier(STAGING))
+
+KLINE_STAGING = "qp_kline_staging"
+_KLINE_DDL = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS {} (t_ms int8, symbol text, interval text, open float8,"
+    " high float8, low float8, close float8, volume float8, quote_volume float8,"
+    " trade_count int8, buy_volume float8) ON COMMIT DELETE ROWS"
+).format(sql.Identifier(KLINE_STAGING))
+_KLINE_COPY = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(KLINE_STAGING))
+_KLINE_INSERT = sql.SQL(
+    "INSERT INTO ohlcv (bucket, symbol, interval, open, high, low, close, volume, quote_volume,"
+    " vwap, trade_count, buy_volume)"
+    " SELECT 'epoch'::timestamptz + t_ms * interval '1 millisecond', symbol, interval, open,"
+    " high, low, close, volume, quote_volume, quote_volume / NULLIF(volume, 0), trade_count,"
+    " buy_volume FROM {} ON CONFLICT DO NOTHING"
+).format(sql.Identifier(KLINE_STAGING))
+
+
+def _trade_lines(chunk: list[TradeRecord], symbol: str, kind: str) -> bytes:
+    # public files carry no receive time: the trade time stands in for event and receive time
+    tail = f"\t{kind}\tMARKET\n"
+    return "".join(
+        [
+            f"{r[0]}\t{symbol}\t{r[1]}\t{r[2]}\t{r[3]}\t{'t' if r[4] else 'f'}\t{r[0]}\t"
+            f"{r[0] * 1_000_000}{tail}"
+            for r in chunk
+        ]
+    ).encode()
+
+
+def _kline_lines(chunk: list[KlineRecord], symbol: str, interval: str) -> bytes:
+    return "".join(
+        [
+            f"{r[0]}\t{symbol}\t{interval}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t"
+            f"{r[7]}\t{r[8]}\n"
+            for r in chunk
+        ]
+    ).encode()
+
+
+def _store_trades(conn: psycopg.Connection, ident: FileIdentity, chunk: list) -> int:
+    conn.execute(STAGING_DDL)
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy(_TRADE_COPY) as copy:
+            copy.write(_trade_lines(chunk, ident.symbol, ident.kind.stream_kind))
+        cur.execute(INSERT_SQL)
+        return max(cur.rowcount, 0)
+
+
+def _store_klines(conn: psycopg.Connection, ident: FileIdentity, chunk: list) -> int:
+    conn.execute(_KLINE_DDL)
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy(_KLINE_COPY) as copy:
+            copy.write(_kline_lines(chunk, ident.symbol, ident.interval or "1m"))
+        cur.execute(_KLINE_INSERT)
+        return max(cur.rowcount, 0)
+
+
+Store = Callable[[psycopg.Connection, FileIdentity, list], int]
+# Keyed by FileKind.table: a new kind writing a new table registers its store here.
+STORES: dict[str, Store] = {"trades": _store_trades, "ohlcv": _store_klines}
+
+
+def register_store(table: str, store: Store) -> None:
+    """Route records of kinds whose `table` is `table` to `store(conn, ident, chunk) -> stored`."""
+    STORES[table] = store
+
+
+@dataclass
+class FileResult:
+    """One file's outcome: the parse report plus rows the database took."""
+
+    report: ParseReport
+    ident: FileIdentity | None
+    stored: int = 0
+    error: str | None = None
+
+    @property
+    def duplicates(self) -> int:
+        return self.report.accepted - self.stored
+
+
+@dataclass
+class ImportSummary:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.report.rows_read for f in self.files)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files)
+
+    def rejected(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            for k, v in f.report.rejected.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def spans(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(symbol, table) → (first ms, last ms) over every accepted row."""
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for f in self.files:
+            r = f.report
+            if f.ident is None or r.first_ms is None or r.last_ms is None:
+                continue
+            key = (f.ident.symbol, f.ident.kind.table)
+            lo, hi = out.get(key, (r.first_ms, r.last_ms))
+            out[key] = (min(lo, r.first_ms), max(hi, r.last_ms))
+        return out
+
+
+def import_file(
+    conn: psycopg.Connection,
+    path: str | Path,
+    symbol: str | None = None,
+    kind: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    data: bytes | None = None,
+) -> FileResult:
+    """Parse and store one file; returns its result (never raises for a bad file or row).
+
+    `conn` must be in autocommit mode: each chunk commits on its own. A file that
+    can't be read at all is reported in `error`; a bad row in its report.
+    Database errors (unreachable, permissions) propagate as psycopg.Error.
+    """
+    from quant_platform.feed.public_files import FileFormatError
+
+    try:
+        ident = identify(path, symbol, kind, data)
+    except FileFormatError as exc:
+        return FileResult(ParseReport(str(path), symbol or "", kind or ""), None, error=str(exc))
+    report = ParseReport(str(path), ident.symbol, ident.kind.name)
+    result = FileResult(report, ident)
+    try:
+        store = STORES[ident.kind.table]
+    except KeyError:
+        result.error = f"no store registered for table {ident.kind.table!r}"
+        return result
+    try:
+        seen = 0
+        for chunk in iter_chunks(path, ident, report, data):
+            result.stored += store(conn, ident, chunk)
+            if on_progress is not None:
+                on_progress(report.rows_read - seen)
+                seen = report.rows_read
+        if on_progress is not None and report.rows_read > seen:
+            on_progress(report.rows_read - seen)
+    except FileFormatError as exc:
+        result.error = str(exc)
+    except (UnicodeDecodeError, OSError) as exc:
+        result.error = f"{Path(path).name}: cannot read ({exc})"
+    return result
+
+
+def import_files(
+    database_url: str,
+    paths: Iterable[str | Path],
+    symbol: str | None = None,
+    kind: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import every file over one connection; see :func:`import_file`.
+
+    Raises:
+        psycopg.OperationalError: the database is unreachable.
+    """
+    summary = ImportSummary()
+    with psycopg.connect(database_url, autocommit=True, application_name="qp-import") as conn:
+        for p in paths:
+            summary.files.append(import_file(conn, p, symbol, kind, on_progress))
+    return summary
