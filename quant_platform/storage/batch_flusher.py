@@ -1,11 +1,18 @@
 """Batch trades into TimescaleDB every few seconds, and lose none when it is down.
 
 Delivery is oldest first: the disk spool (earlier outages, or an earlier
-process), then batches held in memory, then new trades. While the database is
-down, batches stay in memory up to `spool_memory_rows`; older ones beyond that
-go to the spool, and reconnects are retried with capped backoff. The writer
-runs in a worker thread with its own connection, so a slow or hung database
-never blocks the event loop that reads the feed.
+process), then batches held in memory, then new trades. Memory is bounded
+always, not only while the database is down: once the rows in memory pass
+`spool_memory_rows` (say a database that is up but slower than the feed), the
+newest go to the disk spool while the slow write goes on, and are drained from
+there. A write batch never exceeds `flush_batch_max_rows`; a batch that
+outruns the statement timeout is split in halves and retried (the database is
+slow, not down). The spool has a byte limit (`spool_max_bytes`) and raises an
+alarm (metric, log, /health) at `spool_alarm_fraction` of it; rows neither the
+database, memory nor the spool can take are dropped and counted, never silently.
+Reconnects are retried with capped backoff. The writer runs in a worker thread
+with its own connection, so a slow or hung database never blocks the event
+loop that reads the feed.
 
 A batch the database refuses for its content (DataError / IntegrityError,
 e.g. a CHECK violation) is split in halves until the bad rows are isolated:
@@ -39,7 +46,7 @@ POISON_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     OverflowError,
 )
-COALESCE_ROWS = 20_000  # held batches are merged up to this size: fewer, larger COPYs on recovery
+MIN_SPLIT_ROWS = 50  # a timed-out batch is halved down to this size, then held for a retry
 
 
 class BatchFlusher:
@@ -63,8 +70,21 @@ class BatchFlusher:
         self.interval_s = settings.flush_interval_s
         self.max_rows = settings.flush_max_rows
         self.memory_rows = settings.spool_memory_rows
-        self.writer = writer if writer is not None else TradeWriter(settings.database_url)
-        self.spool = spool if spool is not None else Spool(settings.spool_dir)
+        self.batch_rows = max(settings.flush_batch_max_rows, self.max_rows)
+        self.writer = (
+            writer
+            if writer is not None
+            else TradeWriter(
+                settings.database_url, statement_timeout_s=settings.db_statement_timeout_s
+            )
+        )
+        self.spool = (
+            spool
+            if spool is not None
+            else Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        )
+        limit = self.spool.max_bytes or settings.spool_max_bytes
+        self.spool_alarm_bytes = int(limit * settings.spool_alarm_fraction)
         self.rejected_dir = self.spool.dir / "rejected"
         self._rejected: Spool | None = None
         self.metrics = metrics if metrics is not None else storage_metrics()
@@ -80,6 +100,9 @@ class BatchFlusher:
         self._retry_at = 0.0
         self._backoff_s = retry_base_s
         self._spool_full_warned = False
+        self._overflow: asyncio.Task[None] | None = None
+        self._overflow_rows = 0
+        self._slow = False  # the last write outran the statement timeout
         # counters (rows unless named otherwise)
         self.db_up = True
         self.flushed_rows = 0
@@ -89,13 +112,25 @@ class BatchFlusher:
         self.drained_rows = 0
         self.rejected_rows = 0
         self.spool_rows = 0
+        self.spool_bytes = 0
+        self.spool_alarm = False
+        self.dropped_rows = 0
+        self.timeouts = 0
         self.batches = 0
         self.last_flush_s = 0.0
         self.last_error: str | None = None
         m = self.metrics
         self._m_rows = {
             k: m.flusher_rows.labels(k)
-            for k in ("flushed", "inserted", "duplicate", "spooled", "drained", "rejected")
+            for k in (
+                "flushed",
+                "inserted",
+                "duplicate",
+                "spooled",
+                "drained",
+                "rejected",
+                "dropped",
+            )
         }
         self._m_latency = m.sink_latency.labels("db")
         m.db_up.set(1)
@@ -106,16 +141,29 @@ class BatchFlusher:
         self._new.append(trade)
         if len(self._new) >= self.max_rows:
             self._wake.set()
+            self._check_memory()
 
     def add_many(self, trades: Sequence[Trade]) -> None:
         self._new.extend(trades)
         if len(self._new) >= self.max_rows:
             self._wake.set()
+            self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Past the memory bound, new rows go to the spool at once (the writer may be busy)."""
+        if self._overflow is not None or self._closing:
+            return
+        if len(self._new) + self._held_rows + self._overflow_rows > self.memory_rows:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # filled before the loop runs: `flush` spills instead
+                return
+            self._overflow = loop.create_task(self._spill_new(), name="batch-flusher-overflow")
 
     @property
     def pending(self) -> int:
         """Rows accepted but not yet in the database, in memory (see `spool_rows` for disk)."""
-        return len(self._new) + self._held_rows
+        return len(self._new) + self._held_rows + self._overflow_rows
 
     @property
     def held_batches(self) -> int:
@@ -152,38 +200,123 @@ class BatchFlusher:
     async def flush(self, force: bool = False) -> None:
         """Write the spool, held batches and new trades, oldest first, as far as the DB allows.
 
-        While the database is down, only a retry whose backoff has expired (or
-        `force`) touches it; otherwise rows are just held and spilled.
+        While the database is down (or timing out), only a retry whose backoff
+        has expired (or `force`) touches it; otherwise rows are just held and spilled.
         """
         async with self._lock:
             self._take_new()
-            if not self.db_up and not force and time.monotonic() < self._retry_at:
-                await self._spill_to(self.memory_rows)
+            await self._spill_to(self.memory_rows)
+            waiting = not self.db_up or self._slow
+            if waiting and not force and time.monotonic() < self._retry_at:
                 self._gauges()
                 return
             try:
                 if self.spool_rows > 0:  # counted at start, then kept by this process
-                    await asyncio.to_thread(self._drain_spool)
+                    await self._drain()
                 while self._held:
                     batch = self._held[0]
                     await asyncio.to_thread(self._write_live, batch)
                     self._held.popleft()
                     self._held_rows -= len(batch)
                 self._mark_up()
+            except psycopg.errors.QueryCanceled as exc:  # slow, not down: retry, smaller
+                self._mark_slow(exc)
+                await self._spill_to(self.memory_rows)
             except Exception as exc:  # psycopg.OperationalError and friends: the DB is away
                 self._mark_down(exc)
                 await self._spill_to(self.memory_rows)
             self._gauges()
 
     def _take_new(self) -> None:
+        """Move new rows to the held queue in batches of at most `batch_rows`."""
         if not self._new:
             return
         batch, self._new = self._new, []
-        if self._held and len(self._held[-1]) + len(batch) <= max(COALESCE_ROWS, self.max_rows):
-            self._held[-1].extend(batch)
-        else:
-            self._held.append(batch)
         self._held_rows += len(batch)
+        if self._held and len(self._held[-1]) < self.batch_rows:
+            room = self.batch_rows - len(self._held[-1])
+            self._held[-1].extend(batch[:room])
+            batch = batch[room:]
+        for i in range(0, len(batch), self.batch_rows):
+            self._held.append(batch[i : i + self.batch_rows])
+
+    async def _spill_new(self) -> None:
+        """Overflow path: append new rows to the spool while a (slow) write holds the lock.
+
+        Runs until memory is back under the bound. Rows the spool refuses are
+        dropped and counted (`dropped`): memory is already at its bound.
+        """
+        try:
+            while (
+                self._new
+                and len(self._new) + self._held_rows + self._overflow_rows > self.memory_rows
+            ):
+                rows, self._new = self._new, []
+                self._overflow_rows += len(rows)
+                try:
+                    for i in range(0, len(rows), self.batch_rows):
+                        chunk = rows[i : i + self.batch_rows]
+                        try:
+                            await asyncio.to_thread(self.spool.append, chunk)
+                        except OSError as exc:
+                            self._spool_refused(chunk, exc, keep=False)
+                            continue
+                        self._count_spooled(len(chunk))
+                finally:
+                    self._overflow_rows -= len(rows)
+                await self._refresh_spool_size()
+        finally:
+            self._overflow = None
+            self._gauges()
+
+    def _count_spooled(self, n: int) -> None:
+        self.spooled_rows += n
+        self.spool_rows += n
+        self._m_rows["spooled"].inc(n)
+        self._spool_full_warned = False
+
+    def _spool_refused(self, batch: list[Trade], exc: OSError, keep: bool) -> None:
+        """The spool refused `batch`: keep it in memory if `keep`, else drop and count it."""
+        if not self._spool_full_warned:
+            log.error(
+                "spool %s refused %d trades (%s): %s",
+                self.spool.dir,
+                len(batch),
+                exc,
+                "holding them in memory" if keep else "memory is full too, dropping them",
+            )
+            self._spool_full_warned = True
+        if keep:
+            return
+        self.dropped_rows += len(batch)
+        self._m_rows["dropped"].inc(len(batch))
+        log.critical(
+            "dropped %d trades (%s %d..%d): database, memory (QP_SPOOL_MEMORY_ROWS) and "
+            "spool (QP_SPOOL_MAX_BYTES) are all full; %d dropped so far",
+            len(batch),
+            batch[0].symbol,
+            batch[0].trade_id,
+            batch[-1].trade_id,
+            self.dropped_rows,
+        )
+
+    async def _refresh_spool_size(self) -> None:
+        self.spool_bytes = await asyncio.to_thread(self.spool.size_bytes)
+        alarm = self.spool_bytes >= self.spool_alarm_bytes
+        if alarm and not self.spool_alarm:
+            log.error(
+                "spool %s holds %.1f MiB, past the alarm at %.1f MiB; at %.1f MiB "
+                "(QP_SPOOL_MAX_BYTES) trades will be dropped: is the database keeping up?",
+                self.spool.dir,
+                self.spool_bytes / 2**20,
+                self.spool_alarm_bytes / 2**20,
+                (self.spool.max_bytes or 0) / 2**20,
+            )
+        elif self.spool_alarm and not alarm:
+            log.info("spool back under its alarm level (%d bytes)", self.spool_bytes)
+        self.spool_alarm = alarm
+        self.metrics.flusher_spool_bytes.set(self.spool_bytes)
+        self.metrics.flusher_spool_alarm.set(1 if alarm else 0)
 
     async def close(self) -> None:
         """Flush everything (SIGTERM path); what the database will not take now is spooled."""
@@ -193,6 +326,9 @@ class BatchFlusher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._overflow is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._overflow
         await self.flush(force=True)
         if self._held:
             async with self._lock:
@@ -228,13 +364,29 @@ class BatchFlusher:
         return inserted
 
     def _write_isolating(self, batch: list[Trade]) -> int:
-        """Write `batch`; rows the database refuses for their content are dead-lettered."""
+        """Write `batch`; rows the database refuses for their content are dead-lettered.
+
+        A batch that outruns the statement timeout is halved and retried down to
+        MIN_SPLIT_ROWS rows. Raises psycopg.errors.QueryCanceled below that, and
+        psycopg.OperationalError when the database is away.
+        """
         try:
             return self._write(batch)
         except POISON_ERRORS as exc:
             if len(batch) == 1:
                 self._reject(batch, exc)
                 return 0
+            mid = len(batch) // 2
+            return self._write_isolating(batch[:mid]) + self._write_isolating(batch[mid:])
+        except psycopg.errors.QueryCanceled as exc:
+            self.timeouts += 1
+            if len(batch) <= MIN_SPLIT_ROWS:
+                raise
+            log.warning(
+                "a batch of %d trades outran the statement timeout (%s): splitting it",
+                len(batch),
+                _first_line(exc),
+            )
             mid = len(batch) // 2
             return self._write_isolating(batch[:mid]) + self._write_isolating(batch[mid:])
 
@@ -244,19 +396,29 @@ class BatchFlusher:
         for t in (batch[0], batch[-1]):  # oldest and newest of the batch bound the rest
             self._m_latency.observe((now_ns - t.receive_time_ns) / 1e9)
 
-    def _drain_spool(self) -> None:
+    async def _drain(self) -> None:
+        """Drain the spool; the overflow path may append to it meanwhile (the spool is locked).
+
+        Counters move on the event loop only, so a concurrent spill is never lost
+        from `spool_rows`.
+        """
         drained = 0
-        for item in self.spool.iter_batches():
-            self._write_isolating(item.trades)
-            self.spool.ack(item)
-            n = len(item.trades)
-            drained += n
-            self.drained_rows += n
-            self.spool_rows = max(0, self.spool_rows - n)
-            self._m_rows["drained"].inc(n)
-        self.spool_rows = 0
-        if drained:
-            log.info("drained %d spooled trades into the database", drained)
+        batches = self.spool.iter_batches()  # lazy: one segment in memory at a time
+        try:
+            while (item := await asyncio.to_thread(next, batches, None)) is not None:
+                await asyncio.to_thread(self._write_isolating, item.trades)
+                await asyncio.to_thread(self.spool.ack, item)
+                n = len(item.trades)
+                drained += n
+                self.drained_rows += n
+                self.spool_rows = max(0, self.spool_rows - n)
+                self._m_rows["drained"].inc(n)
+        finally:
+            if self._overflow is None and not await asyncio.to_thread(self.spool.has_data):
+                self.spool_rows = 0
+            await self._refresh_spool_size()
+            if drained:
+                log.info("drained %d spooled trades into the database", drained)
 
     def _reject(self, batch: list[Trade], exc: BaseException) -> None:
         if self._rejected is None:
@@ -272,32 +434,28 @@ class BatchFlusher:
             self.rejected_dir,
         )
 
-    def _spill(self, keep_rows: int) -> None:
-        """Append the oldest held batches to the spool until at most `keep_rows` stay in memory."""
+    async def _spill_to(self, keep_rows: int) -> None:
+        """Move the oldest held batches to the spool until at most `keep_rows` stay in memory.
+
+        Called with the lock held (no write in flight). If the spool refuses, rows
+        stay in memory on the shutdown path (`keep_rows` == 0, `close` reports
+        them); otherwise the oldest beyond the bound are dropped and counted.
+        """
+        if self._held_rows <= keep_rows:
+            return
         while self._held and self._held_rows > keep_rows:
             batch = self._held[0]
             try:
-                self.spool.append(batch)
+                await asyncio.to_thread(self.spool.append, batch)
             except OSError as exc:
-                if not self._spool_full_warned:
-                    log.error(
-                        "spool %s refused %d trades (%s): holding them in memory",
-                        self.spool.dir,
-                        len(batch),
-                        exc,
-                    )
-                    self._spool_full_warned = True
-                return
-            self._spool_full_warned = False
+                self._spool_refused(batch, exc, keep=keep_rows == 0)
+                if keep_rows == 0:
+                    break
+            else:
+                self._count_spooled(len(batch))
             self._held.popleft()
             self._held_rows -= len(batch)
-            self.spooled_rows += len(batch)
-            self.spool_rows += len(batch)
-            self._m_rows["spooled"].inc(len(batch))
-
-    async def _spill_to(self, keep_rows: int) -> None:
-        if self._held_rows > keep_rows:
-            await asyncio.to_thread(self._spill, keep_rows)
+        await self._refresh_spool_size()
 
     # --- state ------------------------------------------------------------------------
     def _mark_up(self) -> None:
@@ -307,10 +465,26 @@ class BatchFlusher:
                 self.spooled_rows,
                 self.drained_rows,
             )
+        if self._slow:
+            log.info("database keeping up again after %d statement timeouts", self.timeouts)
         self.db_up = True
+        self._slow = False
         self.last_error = None
         self._backoff_s = self.retry_base_s
         self.metrics.db_up.set(1)
+
+    def _mark_slow(self, exc: BaseException) -> None:
+        """A batch of MIN_SPLIT_ROWS still timed out: hold rows, retry later; the DB is up."""
+        self.last_error = _first_line(exc)
+        if not self._slow:
+            log.warning(
+                "database too slow (%s, QP_DB_STATEMENT_TIMEOUT_S): holding trades and "
+                "retrying with backoff",
+                self.last_error,
+            )
+        self._slow = True
+        self._retry_at = time.monotonic() + self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, self.retry_cap_s)
 
     def _mark_down(self, exc: BaseException) -> None:
         self.last_error = _first_line(exc)

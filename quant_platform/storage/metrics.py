@@ -36,7 +36,7 @@ class StorageMetrics:
         self.flusher_rows = Counter(
             "qp_flusher_rows",
             "database flusher rows by outcome "
-            "(flushed, inserted, duplicate, spooled, drained, rejected)",
+            "(flushed, inserted, duplicate, spooled, drained, rejected, dropped)",
             ["outcome"],
             registry=r,
         )
@@ -47,6 +47,14 @@ class StorageMetrics:
         )
         self.flusher_spool_rows = Gauge(
             "qp_flusher_spool_rows", "rows waiting in the on-disk spool", registry=r
+        )
+        self.flusher_spool_bytes = Gauge(
+            "qp_flusher_spool_bytes", "unacknowledged bytes in the on-disk spool", registry=r
+        )
+        self.flusher_spool_alarm = Gauge(
+            "qp_flusher_spool_alarm",
+            "1 while the spool is past QP_SPOOL_ALARM_FRACTION of QP_SPOOL_MAX_BYTES",
+            registry=r,
         )
         self.db_up = Gauge(
             "qp_flusher_db_up", "1 when the last flush reached the database", registry=r

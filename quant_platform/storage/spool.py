@@ -47,18 +47,29 @@ class SpoolBatch(NamedTuple):
     trades: list[Trade]
 
 
+class SpoolFull(OSError):
+    """The spool already holds `max_bytes` of unacknowledged batches."""
+
+
 class Spool:
     """Durable FIFO of trade batches under `directory` (created if missing).
 
     `append` raises OSError when the disk refuses the write (nothing partial is
-    left behind); readers never raise on corrupt data, they count it in
-    `corrupt_records` and skip it.
+    left behind), and its subclass SpoolFull when the batch would take the
+    spool past `max_bytes`; readers never raise on corrupt data, they count it
+    in `corrupt_records` and skip it.
     """
 
-    def __init__(self, directory: Path | str, segment_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        segment_bytes: int = 8 << 20,  # a drain decodes one segment at a time (~100k trades)
+        max_bytes: int | None = None,
+    ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
         self.corrupt_records = 0
         self._lock = threading.RLock()
         self._fh: IO[bytes] | None = None
@@ -98,12 +109,24 @@ class Spool:
 
     # --- write ------------------------------------------------------------------------
     def append(self, batch: Sequence[Trade]) -> None:
-        """Durably append one batch (written and fsynced) before returning; raises OSError."""
+        """Durably append one batch (written and fsynced) before returning.
+
+        Raises:
+            SpoolFull: the batch would take the spool past `max_bytes` (nothing written).
+            OSError: the disk refused the write (nothing partial is left behind).
+        """
         if not batch:
             return
         payload = _ENCODER.encode(list(batch))
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self.max_bytes is not None:
+                used = self.size_bytes()
+                if used + len(record) > self.max_bytes:
+                    raise SpoolFull(
+                        f"spool {self.dir} holds {used} of its {self.max_bytes} bytes "
+                        "(QP_SPOOL_MAX_BYTES)"
+                    )
             if self._fh is None or self._fh.tell() >= self.segment_bytes:
                 self._open_new_segment()
             fh = self._fh
@@ -207,6 +230,17 @@ class Spool:
             except FileNotFoundError:
                 continue
         return False
+
+    def size_bytes(self) -> int:
+        """Bytes of unacknowledged data on disk (stats each segment: a few files)."""
+        total = 0
+        with self._lock:
+            for p in self._segments():
+                try:
+                    total += max(0, p.stat().st_size - self._acked(p))
+                except FileNotFoundError:
+                    continue
+        return total
 
     def rows(self) -> int:
         """Trades not yet acknowledged (reads every segment: for start-up and tests)."""

@@ -80,8 +80,13 @@ class TradeWriter:
             conn = psycopg.connect(
                 self.database_url,
                 connect_timeout=max(1, round(self.connect_timeout)),
-                # a hung server or a dead peer must fail the write, not the worker thread forever
-                options=f"-c statement_timeout={int(self.statement_timeout_s * 1000)}",
+                # a hung server or a dead peer must fail the write, not the worker thread
+                # forever; and a batch counts as stored only once its commit is on disk
+                # (the local cluster runs synchronous_commit=off for everyone else)
+                options=(
+                    f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
+                    " -c synchronous_commit=on"
+                ),
                 keepalives=1,
                 keepalives_idle=5,
                 keepalives_interval=2,
@@ -101,7 +106,8 @@ class TradeWriter:
         """Store a batch in one transaction; returns the rows actually inserted.
 
         The rest were already stored (or repeated within the batch). Raises
-        psycopg.OperationalError when the database is unreachable, and
+        psycopg.OperationalError when the database is unreachable (its subclass
+        psycopg.errors.QueryCanceled when the batch outran the statement timeout), and
         psycopg.DataError / IntegrityError when a row itself is unacceptable;
         either way nothing of the batch is committed and the connection is reset.
         """

@@ -197,3 +197,123 @@ def test_database_outage_holds_spools_drains_and_survives_restart(
     assert g.drained_rows == 1000 and g.duplicate_rows == 0
     assert count(url) == (6000, 6000)
     assert not Spool(s.spool_dir).has_data()
+
+
+def test_database_slower_than_the_feed_spills_to_the_spool_and_loses_nothing(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    """A real lock holds every INSERT while 5,000 trades arrive: memory stays bounded.
+
+    The database stays up (no timeout, no error), so only the memory bound can
+    push rows to the spool; once the lock goes, everything lands exactly once.
+    """
+    s = settings.model_copy(
+        update={"flush_interval_s": 0.05, "flush_max_rows": 100, "spool_memory_rows": 1000}
+    )
+
+    async def run() -> tuple[BatchFlusher, int, bool]:
+        flusher = BatchFlusher(s)
+        await flusher.start()
+        flusher.add_many(trades(200))
+        assert await wait_for(lambda: flusher.flushed_rows == 200, 5)
+        locker = await psycopg.AsyncConnection.connect(s.database_url)
+        await locker.execute("LOCK TABLE trades IN SHARE ROW EXCLUSIVE MODE")  # blocks INSERT
+        peak, always_up = 0, True
+        for k in range(50):  # 5,000 trades while every write waits on the lock
+            for t in trades(100, start=201 + 100 * k):
+                flusher.add(t)
+            peak = max(peak, flusher.pending)
+            always_up = always_up and flusher.db_up
+            await asyncio.sleep(0.01)
+        assert flusher.spooled_rows > 0 and flusher.flushed_rows == 200
+        await locker.rollback()
+        await locker.close()
+        assert await wait_for(
+            lambda: flusher.pending == 0 and flusher.spool_rows == 0 and flusher.db_up, 20
+        )
+        await flusher.close()
+        return flusher, peak, always_up
+
+    f, peak, always_up = asyncio.run(run())
+    assert peak <= s.spool_memory_rows + s.flush_max_rows, peak
+    assert always_up and f.dropped_rows == 0
+    assert f.drained_rows == f.spooled_rows >= 3000
+    assert count(s.database_url) == (5200, 5200)
+    assert not f.spool.has_data()
+
+
+SLOW_TRIGGER = """
+CREATE OR REPLACE FUNCTION qp_test_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.symbol = 'SLOWUSDT' THEN PERFORM pg_sleep(0.004); END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER qp_test_slow BEFORE INSERT ON trades
+    FOR EACH ROW EXECUTE FUNCTION qp_test_slow_row();
+"""
+
+
+def test_statement_timeout_splits_the_batch_and_keeps_the_database_up(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    """4 ms per row and a 0.3 s timeout: 400 rows time out, halves of 100 fit."""
+    s = settings.model_copy(
+        update={"flush_interval_s": 60.0, "flush_max_rows": 400, "db_statement_timeout_s": 0.3}
+    )
+    db.execute(SLOW_TRIGGER)
+    try:
+
+        async def run() -> BatchFlusher:
+            flusher = BatchFlusher(s)
+            await flusher.start()
+            flusher.add_many(trades(400, symbol="SLOWUSDT"))
+            assert await wait_for(lambda: flusher.flushed_rows == 400, 15)
+            assert flusher.db_up and flusher.pending == 0
+            await flusher.close()
+            return flusher
+
+        f = asyncio.run(run())
+    finally:
+        db.execute("DROP TRIGGER qp_test_slow ON trades; DROP FUNCTION qp_test_slow_row()")
+    assert f.timeouts >= 3  # 400, then both 200s
+    assert f.batches >= 4 and f.inserted_rows == 400
+    assert count(s.database_url) == (400, 400)
+
+
+def test_spool_alarm_before_its_limit_and_drops_counted_at_it(
+    ephemeral_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    """Database down, spool limited to 1 MiB: alarm at half, then drops that are counted."""
+    reg = CollectorRegistry()
+    s = load_settings(
+        database_url=ephemeral_postgres.url,
+        data_dir=tmp_path,
+        flush_interval_s=0.05,
+        flush_max_rows=500,
+        spool_memory_rows=1000,
+        spool_max_bytes=1 << 20,
+        spool_alarm_fraction=0.5,
+    )
+    ephemeral_postgres.stop()
+
+    async def run() -> tuple[BatchFlusher, bool]:
+        flusher = BatchFlusher(s, StorageMetrics(reg), retry_base_s=5, retry_cap_s=5)
+        await flusher.start()
+        alarm_before_drop = False
+        n = 0
+        while flusher.dropped_rows == 0 and n < 200_000:
+            flusher.add_many(trades(500, start=1 + n))
+            n += 500
+            await asyncio.sleep(0.01)
+            if flusher.spool_alarm and flusher.dropped_rows == 0:
+                alarm_before_drop = True
+        assert flusher.pending <= s.spool_memory_rows + s.flush_max_rows
+        flusher._closing = True  # noqa: SLF001 - stop without waiting for the database
+        return flusher, alarm_before_drop
+
+    f, alarm_before_drop = asyncio.run(run())
+    assert alarm_before_drop
+    assert f.dropped_rows > 0 and f.spool_bytes <= s.spool_max_bytes
+    assert reg.get_sample_value("qp_flusher_spool_alarm") == 1
+    assert reg.get_sample_value("qp_flusher_rows_total", {"outcome": "dropped"}) == f.dropped_rows
+    assert Spool(s.spool_dir).size_bytes() <= s.spool_max_bytes
