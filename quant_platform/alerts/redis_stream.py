@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import redis
 import redis.asyncio as aioredis
 
-from quant_platform.alerts.engine import AlertEvent, json_safe
+from quant_platform.domain.alert import AlertEvent, json_safe
 from quant_platform.storage.redis_keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ def stream_fields(event_id: int | None, e: AlertEvent) -> dict[str, str]:
         "id": "" if event_id is None else str(event_id),
         "time": e.time_dt.isoformat(),
         "rule_name": e.rule_name,
-        "kind": e.kind,
+        "kind": e.kind.value,
         "target": e.target,
-        "severity": e.severity,
+        "severity": e.severity.value,
         "message": e.message,
         "metrics": json.dumps(json_safe(e.metrics)),
         "source": e.source,

@@ -36,12 +36,12 @@ from quant_platform.alerts.expression import (
     metric_scope,
 )
 from quant_platform.config.settings import validate_symbol
+from quant_platform.domain.alert import ENGINE_KINDS, RuleKind, Severity
 
-ENGINE_KINDS = ("zscore", "correlation_break", "volatility_spike", "custom")
-# Fired by Dagster sensors; stored in the same table, ignored by the daemon engine.
-DAGSTER_KINDS = ("cointegration_break", "stale_feed", "run_failure")
-KINDS = ENGINE_KINDS + DAGSTER_KINDS
-SEVERITIES = ("info", "warning", "critical")
+# Kinds in the daemon's engine come first; the rest are fired by Dagster sensors,
+# stored in the same table and ignored by the engine.
+KINDS = tuple(k.value for k in RuleKind)
+SEVERITIES = tuple(s.value for s in Severity)
 DIRECTIONS = ("both", "above", "below")
 # Spaces inside a name are allowed: the dashboard's editor accepts them.
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.:\- ]{0,98}[A-Za-z0-9_.:\-])?$")
@@ -93,11 +93,11 @@ class AlertRule:
     """A validated rule. `cooldown_s=None` means the engine's default (60 s)."""
 
     name: str
-    kind: str
+    kind: RuleKind
     target: str = "*"
     params: Mapping[str, Any] = field(default_factory=dict)
     expression: str | None = None
-    severity: str = "warning"
+    severity: Severity = Severity.WARNING
     cooldown_s: float | None = None
     enabled: bool = True
     id: int | None = None
@@ -115,10 +115,12 @@ class AlertRule:
             raise RuleError(name, "name", "use 1-100 letters, digits, spaces, '_', '-', '.', ':'")
         if self.kind not in KINDS:
             raise RuleError(name, "kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
+        object.__setattr__(self, "kind", RuleKind(self.kind))
         if self.severity not in SEVERITIES:
             raise RuleError(
                 name, "severity", f"{self.severity!r} is not one of {', '.join(SEVERITIES)}"
             )
+        object.__setattr__(self, "severity", Severity(self.severity))
         if self.cooldown_s is not None:
             try:
                 cd = float(self.cooldown_s)
@@ -336,10 +338,10 @@ class AlertRule:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "target": self.target,
             "params": dict(self.params),
-            "severity": self.severity,
+            "severity": self.severity.value,
             "enabled": self.enabled,
         }
         if self.expression:

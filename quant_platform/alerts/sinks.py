@@ -26,38 +26,18 @@ import smtplib
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import yaml
 
-from quant_platform.alerts.engine import AlertEvent
+from quant_platform.alerts.ports import Sink
+from quant_platform.domain.alert import AlertEvent, DeliveryResult
 
 log = logging.getLogger(__name__)
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """One delivery outcome, appended to the event's `deliveries` array."""
-
-    sink: str
-    ok: bool
-    attempts: int
-    error: str | None
-    latency_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Sink(Protocol):
-    name: str
-
-    async def send(self, event: AlertEvent, event_id: int | None = None) -> DeliveryResult: ...
 
 
 def text_of(event: AlertEvent) -> str:

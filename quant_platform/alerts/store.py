@@ -19,8 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from quant_platform.alerts.engine import AlertEvent, json_safe
 from quant_platform.alerts.rules import AlertRule, RuleError, load_rules_yaml
+from quant_platform.domain.alert import AlertEvent, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,11 @@ class AlertStore:
         cooldown = self.default_cooldown_s if rule.cooldown_s is None else rule.cooldown_s
         return {
             "name": rule.name,
-            "kind": rule.kind,
+            "kind": rule.kind.value,
             "target": rule.target,
             "params": Jsonb(dict(rule.params)),
             "expression": rule.expression,
-            "severity": rule.severity,
+            "severity": rule.severity.value,
             "cooldown_s": cooldown,
             "enabled": rule.enabled,
         }
@@ -181,9 +181,9 @@ class AlertStore:
             "time": e.time_dt,
             "rule_id": e.rule_id,
             "rule_name": e.rule_name,
-            "kind": e.kind,
+            "kind": e.kind.value,
             "target": e.target,
-            "severity": e.severity,
+            "severity": e.severity.value,
             "message": e.message,
             "metrics": Jsonb(json_safe(e.metrics)),
             "source": e.source,

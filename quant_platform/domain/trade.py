@@ -35,7 +35,7 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
     buyer_is_maker: bool
     receive_time_ns: int
     kind: str = "trade"
-    fill_type: str = FillType.MARKET.value
+    fill_type: FillType = FillType.MARKET
 
     @property
     def notional(self) -> float:

@@ -29,7 +29,7 @@ DEFAULT_MAX_PAST_MS = 24 * 3600 * 1000
 DEFAULT_MAX_FUTURE_MS = 5 * 60 * 1000
 MAX_ID = 2**63 - 1  # ids land in a BIGINT column
 _INF = math.inf
-_FILL_TYPES = frozenset(f.value for f in FillType)
+_FILL_TYPES: dict[str, FillType] = {f.value: f for f in FillType}
 
 
 class AggTradeEvent(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
@@ -167,14 +167,14 @@ class TradeDecoder:
                 self.rejected["bad_id"] += 1
                 return _reject("bad_id")
             kind = "aggTrade"
-            fill = "MARKET"
+            fill = FillType.MARKET
         else:
             tid = ev.t
             if not 0 <= tid <= MAX_ID:
                 self.rejected["bad_id"] += 1
                 return _reject("bad_id")
             kind = "trade"
-            fill = ev.X if ev.X in _FILL_TYPES else "UNKNOWN"
+            fill = _FILL_TYPES.get(ev.X, FillType.UNKNOWN)
         self.accepted += 1
         return Decoded(
             "trade",

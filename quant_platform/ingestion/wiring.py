@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quant_platform.alerts.engine import build_alert_loop
+from quant_platform.alerts.wiring import build_alert_loop
 from quant_platform.config import Settings
 from quant_platform.ingestion.daemon import IngestionDaemon
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import redis
 
 from quant_platform.config import Settings
+from quant_platform.domain.service import ServiceStatus
 from quant_platform.queries.live import feed_health
 from quant_platform.services.health import check_postgres, check_redis
-from quant_platform.services.local import ServiceStatus
 from quant_platform.storage.redis_keys import RedisKeys
 
 

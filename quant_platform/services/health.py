@@ -6,7 +6,7 @@ import psycopg
 import redis
 
 from quant_platform.config import Settings
-from quant_platform.services.local import ServiceStatus
+from quant_platform.domain.service import ServiceStatus
 
 
 def check_postgres(database_url: str) -> list[ServiceStatus]:

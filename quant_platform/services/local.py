@@ -13,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from quant_platform.domain.service import ServiceStatus
 
 log = logging.getLogger(__name__)
 PROVISION_SCRIPT = Path(__file__).with_name("provision.sh")
@@ -22,13 +23,6 @@ PROVISION_SCRIPT = Path(__file__).with_name("provision.sh")
 
 class ServiceError(RuntimeError):
     """A local service could not be installed, started or reached."""
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    up: bool
-    detail: str
 
 
 def provision(data_dir: Path) -> Path:

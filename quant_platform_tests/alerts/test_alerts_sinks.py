@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from quant_platform.alerts.engine import AlertEngine, AlertEvent, AlertLoop
+from quant_platform.alerts.engine import AlertEngine
+from quant_platform.alerts.loop import AlertLoop
 from quant_platform.alerts.rules import AlertRule
 from quant_platform.alerts.sinks import (
     EmailSink,
@@ -25,6 +26,7 @@ from quant_platform.alerts.sinks import (
     build_sinks,
     deliver_sync,
 )
+from quant_platform.domain.alert import AlertEvent
 
 EVENT = AlertEvent(
     "z",

@@ -11,12 +11,14 @@ import psycopg
 import pytest
 import redis as redis_lib
 
-from quant_platform.alerts.engine import AlertEngine, AlertEvent, AlertLoop
+from quant_platform.alerts.engine import AlertEngine
+from quant_platform.alerts.loop import AlertLoop
 from quant_platform.alerts.redis_stream import AlertStream, append_sync
 from quant_platform.alerts.rules import AlertRule, RuleError
 from quant_platform.alerts.sinks import DeliveryResult
 from quant_platform.alerts.snapshot import RedisSnapshotSource
 from quant_platform.alerts.store import AlertStore, RuleExists
+from quant_platform.domain.alert import AlertEvent
 from quant_platform.orchestration.alerting.jobs import parse_entry
 from quant_platform.storage.redis_keys import RedisKeys
 
@@ -277,8 +279,8 @@ def test_cli_round_trip(
 def test_build_alert_loop_from_settings(
     db: psycopg.Connection, settings: Any, tmp_path: Path
 ) -> None:
-    from quant_platform.alerts.engine import build_alert_loop
     from quant_platform.alerts.sinks import FileSink, LogSink
+    from quant_platform.alerts.wiring import build_alert_loop
 
     store = AlertStore(settings.database_url)
     store.create_rule(AlertRule("z", "zscore", params={"k": 9.0}, enabled=False))  # edited

@@ -84,6 +84,7 @@ def test_dispatch_job_delivers_and_records_once(
             "id": str(event_id),
             "time": now.isoformat(),
             "rule_name": "z-high",
+            "kind": "zscore",
             "severity": "warning",
             "target": "ETHUSDT/BTCUSDT",
             "message": "z 3.1",

@@ -16,7 +16,7 @@ import psycopg
 import redis
 from psycopg.types.json import Jsonb
 
-from quant_platform.alerts.engine import json_safe
+from quant_platform.domain.alert import json_safe
 from quant_platform.orchestration.resources import RedisResource, TimescaleResource
 
 SOURCE = "dagster"

@@ -53,7 +53,6 @@ def deliver(event: dict[str, Any], log: logging.Logger | Any) -> list[dict[str, 
     Daemon events already went through the daemon's own sinks, so here they go only to
     sinks marked `deliver_from: dagster`; Dagster's own events go to every sink.
     """
-    from quant_platform.alerts.engine import AlertEvent
     from quant_platform.alerts.sinks import (
         LogSink,
         build_sinks,
@@ -62,9 +61,14 @@ def deliver(event: dict[str, Any], log: logging.Logger | Any) -> list[dict[str, 
         text_of,
     )
     from quant_platform.config import get_settings
+    from quant_platform.domain.alert import AlertEvent
 
     now = datetime.now(UTC).isoformat()
-    alert = AlertEvent.from_dict(event)
+    try:
+        alert = AlertEvent.from_dict(event)
+    except ValueError as exc:  # a malformed stream entry: record why, keep dispatching
+        log.warning("alert %s not deliverable: %s", event.get("id"), exc)
+        return [{"sink": "parse", "ok": False, "error": str(exc), "time": now, "via": "dagster"}]
     log.info("ALERT %s", text_of(alert))
     outcomes: list[dict[str, Any]] = [{"sink": "log", "ok": True, "time": now, "via": "dagster"}]
     try:
