@@ -5,10 +5,15 @@ the running total has above the window's own variation: BTC at 60,000 with
 0.1 ticks over a million points leaves nothing of a rolling variance. Here the
 series is cut into blocks of length ``window``; every window is the tail of one
 block plus the head of the next, so it only needs prefix/suffix sums *within* a
-block, of values centred on that block's mean. The two halves are merged with
+block, of values centred on that block's first value. The two halves are merged with
 the pairwise update of Chan, Golub & LeVeque (1983). Cost: a handful of
 vectorised cumsums, no Python loop over windows, error bounded by the block's
 own spread rather than the series' level or length.
+
+Causal bit for bit: the output at i is computed from x[..i] only (the centre is
+a block's *first* finite value, the zero threshold is the window's own rounding
+scale), so appending or changing later data never moves an earlier value, not
+even in the last digit. Backtests rely on this to have no look-ahead at all.
 
 Convention (same as pandas ``rolling(window)`` with ``min_periods=window``):
 ``out[i]`` covers ``x[i-window+1 : i+1]``; the first ``window-1`` outputs and
@@ -43,7 +48,7 @@ class _Blocked:
     """One series cut into blocks of `w`, centred per block, missing values zeroed."""
 
     z: np.ndarray  # (nb, w) centred values, 0 where missing
-    ref: np.ndarray  # (nb,) centre of each block
+    ref: np.ndarray  # (nb,) centre of each block: its first finite value (causal)
     invalid: np.ndarray  # (n,) windows that are incomplete or hold a non-finite value
 
 
@@ -55,15 +60,15 @@ def _block(x: np.ndarray, w: int) -> _Blocked:
     invalid[: w - 1] = True
     if finite.all() and nb * w == n:  # fast path: no copies beyond the centring
         xb = x.reshape(nb, w)
-        ref = xb.mean(axis=1)
+        ref = xb[:, 0].copy()
         return _Blocked(z=xb - ref[:, None], ref=ref, invalid=invalid)
     padded = np.zeros(nb * w)
     padded[:n] = np.where(finite, x, 0.0)
     ok = np.zeros(nb * w, dtype=bool)
     ok[:n] = finite
     xb, okb = padded.reshape(nb, w), ok.reshape(nb, w)
-    cnt = okb.sum(axis=1)
-    ref = xb.sum(axis=1) / np.maximum(cnt, 1)
+    first = np.argmax(okb, axis=1)  # first finite column (0 when none: all zeroed anyway)
+    ref = xb[np.arange(nb), first]
     z = xb - ref[:, None]
     z[~okb] = 0.0
     if not finite.all():
@@ -123,9 +128,9 @@ def _moments(x: np.ndarray, w: int, b: _Blocked | None = None) -> _Moments:
     s_a, s_b = _split_sums(b.z)
     q_a, q_b = _split_sums(np.square(b.z))
     dref = np.concatenate([b.ref[:1], b.ref[:-1]])[:, None] - b.ref[:, None]
-    # rounding scale per block pair: both blocks' centred sums of squares + merge term
-    tot_q = q_b[:, -1:]
-    thr = np.concatenate([tot_q[:1] * 0.0, tot_q[:-1]]) + tot_q + (w / 4.0) * dref * dref
+    # rounding scale of each window: its two parts' centred sums of squares + merge
+    # term (the window's own data only, so the zero test stays causal)
+    thr = q_a + q_b + (w / 4.0) * dref * dref
     thr *= _ZERO_TOL * w
     # d = mean(A) - mean(B) from the block centres plus the centred part means
     d = s_a * inv_a

@@ -157,3 +157,19 @@ def test_correlation_full_and_rolling():
         correlation([1.0, -2.0, 3.0], [1.0, 2.0, 3.0])
     with pytest.raises(AnalyticsError):
         correlation([1.0, 2.0], [1.0, 2.0])
+
+
+def test_rolling_outputs_are_causal_bit_for_bit():
+    """Changing data after i never moves an output at or before i, not even in the last digit."""
+    rng = np.random.default_rng(11)
+    x = 60000.0 + np.cumsum(rng.normal(0, 5.0, 1000))
+    y = 0.05 * x + rng.normal(0, 0.5, 1000)
+    for cut in (37, 500, 998):
+        x2, y2 = x.copy(), y.copy()
+        x2[cut + 1 :] *= 1.7
+        y2[cut + 1 :] += 123.0
+        for f in (rolling_mean, rolling_std):
+            np.testing.assert_array_equal(f(x, 64)[: cut + 1], f(x2, 64)[: cut + 1])
+        np.testing.assert_array_equal(
+            rolling_cov(x, y, 64)[: cut + 1], rolling_cov(x2, y2, 64)[: cut + 1]
+        )
