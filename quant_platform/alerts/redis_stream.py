@@ -1,9 +1,9 @@
-"""Fired alerts onto the Redis alerts stream, in the same field layout as Dagster's writer.
+"""Fired alerts onto the Redis alerts stream: the daemon's async writer and a sync one.
 
 The dispatch sensor and the dashboard read one stream for daemon and Dagster
-events alike, so the fields here mirror
-`quant_platform.orchestration.alerting.events.stream_fields`. Redis being down
-never stops alerting: the event is in the table; the failure is logged once.
+events alike; both writers use `stream_fields`, so the layout is written once.
+Redis being down never stops alerting: the event is in the table; the failure
+is logged once.
 """
 
 from __future__ import annotations

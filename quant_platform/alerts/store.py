@@ -47,6 +47,22 @@ VALUES (%(time)s, %(rule_id)s, %(rule_name)s, %(kind)s, %(target)s, %(severity)s
 RETURNING id
 """
 
+_INSERT_EVENT_ONCE = """
+WITH found AS (
+    SELECT id FROM alert_events
+    WHERE time = %(time)s AND rule_name = %(rule_name)s AND target = %(target)s
+    LIMIT 1
+), ins AS (
+    INSERT INTO alert_events (time, rule_id, rule_name, kind, target, severity, message,
+                              metrics, source)
+    SELECT %(time)s, %(rule_id)s, %(rule_name)s, %(kind)s, %(target)s, %(severity)s,
+           %(message)s, %(metrics)s, %(source)s
+    WHERE NOT EXISTS (SELECT 1 FROM found)
+    RETURNING id
+)
+SELECT id FROM ins UNION ALL SELECT id FROM found
+"""
+
 
 class RuleExists(ValueError):
     """`create_rule` for a name already in the table."""
@@ -198,6 +214,19 @@ class AlertStore:
         with self._connect() as conn, conn.transaction():
             for e in events:
                 ids.append(int(conn.execute(_INSERT_EVENT, self._event_params(e)).fetchone()["id"]))
+        return ids
+
+    def insert_events_once(self, events: Iterable[AlertEvent]) -> list[int]:
+        """Like `insert_events`, but an event already stored (same time, rule and target)
+        is not inserted again; its existing id is returned instead.
+
+        This makes a retried Dagster run that records alerts safe to re-execute.
+        """
+        ids: list[int] = []
+        with self._connect() as conn, conn.transaction():
+            for e in events:
+                row = conn.execute(_INSERT_EVENT_ONCE, self._event_params(e)).fetchone()
+                ids.append(int(row["id"]))
         return ids
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:

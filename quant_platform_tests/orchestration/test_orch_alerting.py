@@ -1,4 +1,5 @@
-"""Alert sensors: run requests and cursor progression; events land in the shared table and stream."""
+"""Alert sensors: run requests and cursor progression, and no writes while they are evaluated;
+the record job lands events in the shared table and stream, the dispatch job delivers them."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from dagster import (
 )
 from orch_seed import copy_trades
 
-from quant_platform.orchestration.alerting.jobs import alert_dispatch_job
+from quant_platform.orchestration.alerting.jobs import alert_dispatch_job, alert_record_job
 from quant_platform.orchestration.alerting.sensors import (
     DISPATCH_BATCH,
     alert_dispatch_sensor,
@@ -35,6 +36,29 @@ def dagster_events(db: psycopg.Connection) -> list[tuple]:
     return db.execute(
         "SELECT kind, target, severity, source, message FROM alert_events ORDER BY id"
     ).fetchall()
+
+
+def writes(db: psycopg.Connection, resources: dict) -> tuple[int, int]:
+    """What a sensor could have written: alert rows and alerts-stream entries."""
+    client, key = stream(resources)
+    return db.execute("SELECT count(*) FROM alert_events").fetchone()[0], client.xlen(key)
+
+
+def evaluate(sensor, db: psycopg.Connection, resources: dict, **ctx):
+    """Evaluate a sensor and prove the evaluation itself wrote nothing."""
+    before = writes(db, resources)
+    result = sensor(build_sensor_context(resources=resources, **ctx))
+    assert writes(db, resources) == before, "a sensor evaluation wrote alerts"
+    return result
+
+
+def record(req, resources: dict, instance: DagsterInstance) -> None:
+    """Run what the sensor requested, as the daemon would (the job does the writes)."""
+    assert req.job_name in (None, alert_record_job.name)
+    result = alert_record_job.execute_in_process(
+        run_config=req.run_config, resources=resources, instance=instance, tags=req.tags
+    )
+    assert result.success
 
 
 def test_dispatch_sensor_one_run_per_batch_and_never_repeats(
@@ -116,24 +140,30 @@ def test_feed_freshness_fires_once_per_episode(
     copy_trades(
         db, [(now if s != "BTCUSDT" else stale_at, s, 1, 10.0, 1.0, True) for s in settings.symbols]
     )
-    first = feed_freshness_sensor(build_sensor_context(instance=instance, resources=resources))
-    assert first.run_requests == [] and json.loads(first.cursor) == {"stale": ["BTCUSDT"]}
+    first = evaluate(feed_freshness_sensor, db, resources, instance=instance)
+    (req,) = first.run_requests
+    assert json.loads(first.cursor) == {"stale": ["BTCUSDT"]}
+    assert dagster_events(db) == []
+    record(req, resources, instance)
     (event,) = dagster_events(db)
     assert event[:4] == ("stale_feed", "BTCUSDT", "critical", "dagster")
     client, key = stream(resources)
     (entry,) = client.xrange(key)
     assert entry[1]["kind"] == "stale_feed" and entry[1]["source"] == "dagster"
+    record(req, resources, instance)  # a retried run stores nothing twice
+    assert len(dagster_events(db)) == 1
 
-    again = feed_freshness_sensor(
-        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
-    )
-    assert again.cursor == first.cursor and len(dagster_events(db)) == 1
+    again = evaluate(feed_freshness_sensor, db, resources, instance=instance, cursor=first.cursor)
+    assert again.run_requests == [] and again.cursor == first.cursor
 
     copy_trades(db, [(datetime.now(UTC), "BTCUSDT", 2, 10.0, 1.0, True)])
-    recovered = feed_freshness_sensor(
-        build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
+    recovered = evaluate(
+        feed_freshness_sensor, db, resources, instance=instance, cursor=first.cursor
     )
     assert json.loads(recovered.cursor) == {"stale": []}
+    (req2,) = recovered.run_requests
+    assert req2.run_key != req.run_key
+    record(req2, resources, instance)
     assert dagster_events(db)[-1][:3] == ("stale_feed", "BTCUSDT", "info")
 
 
@@ -153,23 +183,32 @@ def test_cointegration_break_fires_on_crossing_and_advances_cursor(
     db.execute(insert, (t1, "ETHUSDT", "batch", 0.20))  # break
     db.execute(insert, (t1, "SOLUSDT", "batch", 0.40))  # stays above: nothing
     db.execute(insert, (t1, "BNBUSDT", "live", 0.90))  # live rows are not the batch tier
-    result = cointegration_break_sensor(
-        build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    result = evaluate(cointegration_break_sensor, db, resources, instance=instance, cursor=cursor)
+    (req,) = result.run_requests
+    assert datetime.fromisoformat(result.cursor) == t1
+    assert req.run_key == f"cointegration_break:{result.cursor}"
+    (alert,) = req.run_config["ops"]["record_alerts"]["config"]["alerts"]
+    assert (alert["kind"], alert["target"], alert["severity"]) == (
+        "cointegration_break",
+        "ETHUSDT/BTCUSDT",
+        "warning",
     )
-    assert result.run_requests == [] and datetime.fromisoformat(result.cursor) == t1
+    record(req, resources, instance)
     (event,) = dagster_events(db)
     assert event[:4] == ("cointegration_break", "ETHUSDT/BTCUSDT", "warning", "dagster")
 
-    again = cointegration_break_sensor(
-        build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    again = evaluate(
+        cointegration_break_sensor, db, resources, instance=instance, cursor=result.cursor
     )
-    assert again.cursor == result.cursor and len(dagster_events(db)) == 1
+    assert again.run_requests == [] and again.cursor == result.cursor
 
     db.execute(insert, (t1 + timedelta(minutes=5), "ETHUSDT", "batch", 0.02))
-    restored = cointegration_break_sensor(
-        build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    restored = evaluate(
+        cointegration_break_sensor, db, resources, instance=instance, cursor=result.cursor
     )
     assert datetime.fromisoformat(restored.cursor) == t1 + timedelta(minutes=5)
+    (req2,) = restored.run_requests
+    record(req2, resources, instance)
     assert dagster_events(db)[-1][:3] == ("cointegration_break", "ETHUSDT/BTCUSDT", "info")
 
 
@@ -196,7 +235,11 @@ def test_run_failure_sensor_records_alert(
         dagster_run=result.dagster_run,
         resources=resources,
     ).for_run_failure()
-    run_failure_alert_sensor(ctx)
+    before = writes(db, resources)
+    req = run_failure_alert_sensor(ctx)
+    assert writes(db, resources) == before, "the run-failure sensor wrote while evaluated"
+    assert req.run_key == f"run_failure:{result.dagster_run.run_id}"
+    record(req, resources, instance)
     (event,) = dagster_events(db)
     assert event[:4] == ("run_failure", "doomed_job", "critical", "dagster")
     client, key = stream(resources)

@@ -1,8 +1,12 @@
-"""The alert dispatch job: deliver one batch of stream events through the alert sinks.
+"""The alert jobs: record what the sensors decided, and deliver what the stream holds.
 
-One run per batch (launched by `alert_dispatch_sensor` with run_key = the batch's
-last stream id) makes every delivery visible in the UI, and a re-executed run
-skips events already delivered, so nothing is sent twice.
+* `alert_record_job`: store the alerts a sensor put in its run config and announce
+  them on the stream (launched by the cointegration, freshness and run-failure
+  sensors; re-executing it stores nothing twice).
+* `alert_dispatch_job`: deliver one batch of stream events through the alert sinks.
+  One run per batch (launched by `alert_dispatch_sensor` with run_key = the
+  batch's last stream id) makes every delivery visible in the UI, and a
+  re-executed run skips events already delivered, so nothing is sent twice.
 """
 
 import json
@@ -20,10 +24,59 @@ from dagster import (
     op,
 )
 
-from quant_platform.orchestration.alerting.events import record_delivery
+from quant_platform.orchestration.alerting.events import (
+    RECORD_OP,
+    RECORD_TAGS,
+    events_from_config,
+    record_alerts,
+    record_delivery,
+)
 from quant_platform.orchestration.resources import RedisResource, TimescaleResource
 
-DISPATCH_TAGS = {"qp/lane": "alerts", "dagster/priority": "5"}
+DISPATCH_TAGS = RECORD_TAGS
+
+
+class AlertPayload(Config):
+    """One alert as a sensor decided it (`AlertEvent.to_dict`, metrics as JSON text)."""
+
+    rule_name: str
+    rule_id: int | None = None
+    kind: str
+    target: str
+    severity: str
+    message: str
+    metrics: str = "{}"
+    time: str
+    source: str = "dagster"
+
+
+class RecordConfig(Config):
+    """The alerts one sensor tick fired."""
+
+    alerts: list[AlertPayload]
+
+
+@op(name=RECORD_OP, description="Store the alerts a sensor fired and put them on the stream.")
+def record_fired_alerts(
+    context: OpExecutionContext,
+    config: RecordConfig,
+    redis: RedisResource,
+    timescale: TimescaleResource,
+) -> Output[None]:
+    events = events_from_config([a.model_dump() for a in config.alerts])
+    ids = record_alerts(timescale, redis, events)
+    for event_id, e in zip(ids, events, strict=True):
+        context.log.info("alert %s recorded: [%s] %s", event_id, e.severity.value, e.message)
+    return Output(None, metadata={"alerts": len(ids), "event_ids": ", ".join(map(str, ids))})
+
+
+@job(
+    executor_def=in_process_executor,
+    tags=RECORD_TAGS,
+    description="Record alerts fired by the Dagster sensors (table + stream); safe to re-execute.",
+)
+def alert_record_job() -> None:
+    record_fired_alerts()
 
 
 class DispatchConfig(Config):

@@ -1,4 +1,9 @@
-"""Sensors that fire the batch-tier alerts and dispatch every alert as a visible run.
+"""Sensors that decide the batch-tier alerts and dispatch every alert as a visible run.
+
+Sensors only read and decide; they never write. Each returns run requests (the
+alerts in the run config of `alert_record_job`, which stores and announces
+them) and a cursor, so "Preview tick" in the UI has no effect and a failed
+write is a failed, retryable run rather than half a tick.
 
 * `cointegration_break_sensor`: a pair's batch Engle-Granger p-value crosses
   QP_COINTEGRATION_PVALUE (cursor: the last pair_statistics time seen).
@@ -24,8 +29,13 @@ from dagster import (
     sensor,
 )
 
-from quant_platform.orchestration.alerting.events import FiredAlert, record_alerts
-from quant_platform.orchestration.alerting.jobs import DISPATCH_TAGS, alert_dispatch_job
+from quant_platform.domain.alert import AlertEvent, RuleKind, Severity
+from quant_platform.orchestration.alerting.events import fired, record_run_request
+from quant_platform.orchestration.alerting.jobs import (
+    DISPATCH_TAGS,
+    alert_dispatch_job,
+    alert_record_job,
+)
 from quant_platform.orchestration.quality.checks import newest_trades
 from quant_platform.orchestration.resources import (
     PlatformSettingsResource,
@@ -59,9 +69,13 @@ FIRST_LOOKBACK = timedelta(hours=1)
 
 def cointegration_crossings(
     conn: psycopg.Connection, after: datetime, level: float
-) -> tuple[list[FiredAlert], datetime | None]:
-    """Alerts for p-value crossings after `after`, and the newest row time seen (or None)."""
-    alerts: list[FiredAlert] = []
+) -> tuple[list[AlertEvent], datetime | None]:
+    """Alerts for p-value crossings after `after`, and the newest row time seen (or None).
+
+    Raises:
+        psycopg.Error: the query failed (database unreachable).
+    """
+    alerts: list[AlertEvent] = []
     newest: datetime | None = None
     for t, y, x, p, prev in conn.execute(_CROSSING_SQL, {"after": after}).fetchall():
         if t <= after:
@@ -72,10 +86,10 @@ def cointegration_crossings(
         metrics = {"eg_pvalue": p, "previous_pvalue": prev, "level": level, "stats_time": t}
         if prev < level <= p:
             alerts.append(
-                FiredAlert(
-                    "cointegration_break",
+                fired(
+                    RuleKind.COINTEGRATION_BREAK,
                     f"{y}/{x}",
-                    "warning",
+                    Severity.WARNING,
                     f"{y}/{x} no longer cointegrated: Engle-Granger p {prev:.4f} -> {p:.4f} "
                     f"(level {level})",
                     metrics,
@@ -83,10 +97,10 @@ def cointegration_crossings(
             )
         elif p < level <= prev:
             alerts.append(
-                FiredAlert(
-                    "cointegration_break",
+                fired(
+                    RuleKind.COINTEGRATION_BREAK,
                     f"{y}/{x}",
-                    "info",
+                    Severity.INFO,
                     f"{y}/{x} cointegrated again: Engle-Granger p {prev:.4f} -> {p:.4f} "
                     f"(level {level})",
                     metrics,
@@ -96,6 +110,7 @@ def cointegration_crossings(
 
 
 @sensor(
+    job=alert_record_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Fires an alert when a pair's batch Engle-Granger p-value crosses the level.",
@@ -103,7 +118,6 @@ def cointegration_crossings(
 def cointegration_break_sensor(
     context: SensorEvaluationContext,
     timescale: TimescaleResource,
-    redis: RedisResource,
     platform: PlatformSettingsResource,
 ) -> SensorResult:
     after = (
@@ -111,12 +125,18 @@ def cointegration_break_sensor(
         if context.cursor
         else datetime.now(UTC) - FIRST_LOOKBACK
     )
-    with timescale.connect() as conn:
-        alerts, newest = cointegration_crossings(conn, after, platform.cointegration_pvalue)
-    ids = record_alerts(timescale, redis, alerts)
+    try:
+        with timescale.connect() as conn:
+            alerts, newest = cointegration_crossings(conn, after, platform.cointegration_pvalue)
+    except psycopg.Error as exc:
+        return SensorResult(
+            run_requests=[], cursor=context.cursor, skip_reason=f"database unavailable: {exc}"
+        )
     cursor = (newest or after).isoformat()
-    reason = None if ids else "no p-value crossed the level"
-    return SensorResult(run_requests=[], cursor=cursor, skip_reason=reason)
+    if not alerts:
+        return SensorResult(run_requests=[], cursor=cursor, skip_reason="no p-value crossed")
+    request = record_run_request(f"cointegration_break:{cursor}", alerts)
+    return SensorResult(run_requests=[request], cursor=cursor)
 
 
 # ---------------------------------------------------------------- feed freshness
@@ -124,9 +144,9 @@ def cointegration_break_sensor(
 
 def freshness_transitions(
     newest: dict[str, datetime | None], now: datetime, max_age_s: float, stale_before: set[str]
-) -> tuple[list[FiredAlert], set[str]]:
+) -> tuple[list[AlertEvent], set[str]]:
     """Alerts for symbols turning stale (critical) or recovering (info); the new stale set."""
-    alerts: list[FiredAlert] = []
+    alerts: list[AlertEvent] = []
     stale: set[str] = set()
     for symbol, t in sorted(newest.items()):
         age = (now - t).total_seconds() if t is not None else None
@@ -135,20 +155,20 @@ def freshness_transitions(
             if symbol not in stale_before:
                 seen = f"last trade {age:.0f} s ago" if age is not None else "no recent trades"
                 alerts.append(
-                    FiredAlert(
-                        "stale_feed",
+                    fired(
+                        RuleKind.STALE_FEED,
                         symbol,
-                        "critical",
+                        Severity.CRITICAL,
                         f"{symbol} feed stale: {seen} (limit {max_age_s:.0f} s)",
                         {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
                     )
                 )
         elif symbol in stale_before:
             alerts.append(
-                FiredAlert(
-                    "stale_feed",
+                fired(
+                    RuleKind.STALE_FEED,
                     symbol,
-                    "info",
+                    Severity.INFO,
                     f"{symbol} feed recovered: last trade {age:.0f} s ago",
                     {"age_s": age, "max_age_s": max_age_s, "newest_trade": t},
                 )
@@ -157,6 +177,7 @@ def freshness_transitions(
 
 
 @sensor(
+    job=alert_record_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Fires once per episode when a symbol has had no trade for QP_FEED_MAX_AGE_S.",
@@ -164,7 +185,6 @@ def freshness_transitions(
 def feed_freshness_sensor(
     context: SensorEvaluationContext,
     timescale: TimescaleResource,
-    redis: RedisResource,
     platform: PlatformSettingsResource,
 ) -> SensorResult:
     before = set(json.loads(context.cursor)["stale"]) if context.cursor else set()
@@ -177,45 +197,42 @@ def feed_freshness_sensor(
     alerts, stale = freshness_transitions(
         newest, datetime.now(UTC), platform.feed_max_age_s, before
     )
-    record_alerts(timescale, redis, alerts)
-    reason = None if alerts else f"no change ({len(stale)} stale)"
-    return SensorResult(
-        run_requests=[], cursor=json.dumps({"stale": sorted(stale)}), skip_reason=reason
-    )
+    cursor = json.dumps({"stale": sorted(stale)})
+    if not alerts:
+        return SensorResult(
+            run_requests=[], cursor=cursor, skip_reason=f"no change ({len(stale)} stale)"
+        )
+    key = ",".join(f"{e.target}:{e.severity.value}" for e in alerts)
+    request = record_run_request(f"stale_feed:{alerts[0].time_dt.isoformat()}:{key}", alerts)
+    return SensorResult(run_requests=[request], cursor=cursor)
 
 
 # ---------------------------------------------------------------- run failure
 
 
 @run_failure_sensor(
+    request_job=alert_record_job,
     default_status=DefaultSensorStatus.RUNNING,
     description="Records every failed run as a critical alert (source='dagster').",
 )
-def run_failure_alert_sensor(
-    context: RunFailureSensorContext, timescale: TimescaleResource, redis: RedisResource
-) -> None:
+def run_failure_alert_sensor(context: RunFailureSensorContext) -> RunRequest | None:
     run = context.dagster_run
-    if run.job_name == alert_dispatch_job.name:
-        # An alert about a failed alert delivery would be dispatched by the same
-        # failing path again; the failed run itself is the visible record.
-        context.log.warning("alert dispatch run %s failed; not re-alerting", run.run_id)
-        return
+    if run.job_name in (alert_dispatch_job.name, alert_record_job.name):
+        # An alert about a failed alert run would go down the same failing path
+        # again; the failed run itself is the visible record.
+        context.log.warning("alert run %s failed; not re-alerting", run.run_id)
+        return None
     error = context.failure_event.message or "run failed"
     partition = run.tags.get("dagster/partition")
     target = run.job_name + (f"[{partition}]" if partition else "")
-    record_alerts(
-        timescale,
-        redis,
-        [
-            FiredAlert(
-                "run_failure",
-                target,
-                "critical",
-                f"Dagster run of {target} failed: {error}"[:2000],
-                {"run_id": run.run_id, "job": run.job_name, "partition": partition},
-            )
-        ],
+    alert = fired(
+        RuleKind.RUN_FAILURE,
+        target,
+        Severity.CRITICAL,
+        f"Dagster run of {target} failed: {error}"[:2000],
+        {"run_id": run.run_id, "job": run.job_name, "partition": partition},
     )
+    return record_run_request(f"run_failure:{run.run_id}", [alert])
 
 
 # ---------------------------------------------------------------- dispatch
