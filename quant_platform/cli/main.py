@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "quant_platform.cli.up_cmd",
     "quant_platform.cli.ingest_cmd",
     "quant_platform.cli.sim_cmd",
+    "quant_platform.cli.seed_cmd",
     "quant_platform.cli.alerts_cmd",
     "quant_platform.cli.import_cmd",
     "quant_platform.cli.screen_cmd",

@@ -72,6 +72,10 @@ def _build(args: argparse.Namespace, settings: Settings):  # type: ignore[no-unt
         total_trades=args.total,
         faults=faults,
         start_when_subscribed=not args.start_now,
+        history_s=(settings.sim_history_hours if args.history_hours is None else args.history_hours)
+        * 3600,
+        history_rate=args.history_rate or settings.sim_history_rate,
+        weight_limit_per_min=args.weight_limit,
     )
 
 
@@ -141,6 +145,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-of-order-ratio", type=_ratio, default=0.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--total", type=int, default=None, help="stop emitting after N trades")
+    p.add_argument(
+        "--history-hours",
+        type=float,
+        default=None,
+        help="hours of past trades served over REST at start (default QP_SIM_HISTORY_HOURS)",
+    )
+    p.add_argument(
+        "--history-rate",
+        type=float,
+        default=None,
+        help="trades per second in that history (default QP_SIM_HISTORY_RATE)",
+    )
+    p.add_argument(
+        "--weight-limit",
+        type=int,
+        default=2400,
+        help="REST request weight allowed per minute (the venue's is 2400)",
+    )
     p.add_argument(
         "--start-now",
         action="store_true",

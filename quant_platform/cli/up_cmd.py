@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import shutil
@@ -16,6 +17,9 @@ from quant_platform.services.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "orchestration" / "dagster.yaml"
+# The local simulator lets the first-start seeding page its history fast; the real
+# venue's 2400/min would make a day of trades take minutes.
+SEED_WEIGHT = 1_000_000
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -48,7 +52,21 @@ def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
     feed_env: dict[str, str] = {}
     if feed == "simulator" and importlib.util.find_spec("quant_platform.cli.sim_cmd"):
         host, port = settings.bind_host, settings.sim_port
-        specs.append(ProcessSpec("simulator", [qp, "sim", "--host", host, "--port", str(port)]))
+        specs.append(
+            ProcessSpec(
+                "simulator",
+                [
+                    qp,
+                    "sim",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--weight-limit",
+                    str(SEED_WEIGHT),
+                ],
+            )
+        )
         feed_env = {"QP_FEED_URL": f"ws://{host}:{port}", "QP_REST_URL": f"http://{host}:{port}"}
     if importlib.util.find_spec("quant_platform.cli.ingest_cmd"):
         specs.append(ProcessSpec("ingest", [qp, "ingest"], env={**feed_env, "QP_FEED": feed}))
@@ -110,7 +128,52 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  dashboard   http://{settings.bind_host}:{settings.dashboard_port}")
     print(f"  metrics     http://{settings.bind_host}:{settings.metrics_port}/metrics")
     print(f"  logs        {logs}/")
-    return Supervisor(specs, logs).run()
+    supervisor = Supervisor(specs, logs)
+    try:
+        first_start(settings, feed, supervisor)
+    except KeyboardInterrupt:
+        supervisor.stop()
+        return 130
+    return supervisor.run()
+
+
+def first_start(settings: Settings, feed: str, supervisor: Supervisor) -> None:
+    """Record where the data starts; with the simulator, seed its history over REST first.
+
+    Runs before Dagster starts, so its partitions begin at the data's start. The
+    seeding only fills symbols with no trades yet, so a restart costs one query.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from quant_platform.orchestration.partitions import record_data_start
+
+    now = datetime.now(UTC)
+    seeding = feed == "simulator" and settings.sim_history_hours > 0
+    record_data_start(settings, now - timedelta(hours=settings.sim_history_hours if seeding else 0))
+    if not seeding or not supervisor.start_only("simulator"):
+        return
+    from quant_platform.cli.seed_cmd import (
+        describe,
+        report_bars_to_dagster,
+        seed_history,
+        wait_for_rest,
+    )
+    from quant_platform.feed.backfill import BackfillError
+
+    rest = f"http://{settings.bind_host}:{settings.sim_port}"
+    print(f"  seeding     the last {settings.sim_history_hours:g} h of simulated trades ...")
+    try:
+        wait_for_rest(rest, timeout_s=120.0)
+        result = seed_history(
+            settings, rest, settings.sim_history_hours, weight_per_min=SEED_WEIGHT
+        )
+    except (TimeoutError, BackfillError) as exc:
+        print(f"  seeding     skipped: {exc}")
+        return
+    print(f"  seeding     {describe(result)}")
+    if result.first is not None:
+        with contextlib.suppress(Exception):  # the Catalog view is a nicety, never fatal
+            report_bars_to_dagster(str(settings.dagster_home), result.first, now)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

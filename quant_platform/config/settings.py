@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     feed_url: str = "wss://fstream.binance.com"
     rest_url: str = "https://fapi.binance.com"
 
+    # --- simulator history and partitions ----------------------------------
+    sim_history_hours: float = Field(24.0, ge=0, le=168)
+    sim_history_rate: float = Field(2.0, gt=0, le=1000)
+    partitions_start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}(-\d{2}:00)?$")
+
     # --- ingestion ---------------------------------------------------------
     tick_buffer_size: int = Field(1000, ge=10, le=1_000_000)
     flush_interval_s: float = Field(5.0, gt=0, le=300)

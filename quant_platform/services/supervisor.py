@@ -60,7 +60,16 @@ class Supervisor:
 
     def start(self) -> None:
         for child in self.children:
-            self._spawn(child)
+            if child.proc is None:
+                self._spawn(child)
+
+    def start_only(self, name: str) -> bool:
+        """Start one child ahead of the rest (e.g. a feed others wait for); False if unknown."""
+        for child in self.children:
+            if child.spec.name == name and child.proc is None:
+                self._spawn(child)
+                return True
+        return False
 
     def _handle(self, signum: int, _frame: object) -> None:
         self._stopping = True

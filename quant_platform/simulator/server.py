@@ -5,9 +5,15 @@ WebSocket paths mirror the venue's 2026 routing: `/public/stream?streams=..`,
 (plus bare `/public/ws`, `/market/ws` for SUBSCRIBE-only use). A stream is fed
 only on its route (`trade` → /public, `aggTrade` → /market); the legacy
 unrouted `/stream` and `/ws` accept and acknowledge, then stay silent, as
-the venue does. REST (`/fapi/v1/aggTrades`, `/fapi/v1/trades`, `/health`) is
-served from the same in-memory history the stream was built from, so a
-backfill returns exactly the trades that were emitted (same ids, prices, times).
+the venue does. REST (`/fapi/v1/aggTrades`, `/fapi/v1/trades`,
+`/fapi/v1/historicalTrades`, `/fapi/v1/klines`, `/health`) is served from the
+same in-memory history the stream was built from, so a backfill returns exactly
+the trades that were emitted (same ids, prices, times).
+
+With `history_s` the synthetic venue also has a past: at start it generates the
+last `history_s` seconds of trades (at `history_rate`) on the same market model
+and ids the live stream then continues, so a client can seed hours of data
+through REST exactly as it would from the real venue.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
@@ -32,13 +38,30 @@ from quant_platform.feed.routes import MAX_INCOMING_MESSAGES_PER_S, MAX_STREAMS_
 from quant_platform.feed.routes import route_for as _route_for
 from quant_platform.simulator.arrivals import SimAgg, SimFill, SimOrder, SyntheticSource
 from quant_platform.simulator.faults import FaultConfig, FaultState
+from quant_platform.simulator.market import MarketModel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
 ROUTES = ("public", "market")
 KINDS = ("trade", "aggTrade")
-WEIGHTS = {"/fapi/v1/aggTrades": 20, "/fapi/v1/trades": 5}
+WEIGHTS = {
+    "/fapi/v1/aggTrades": 20,
+    "/fapi/v1/trades": 5,
+    "/fapi/v1/historicalTrades": 20,
+    "/fapi/v1/klines": 5,
+}
+KLINE_INTERVALS_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
 
 
 # --- wire format ---------------------------------------------------------------------------
@@ -155,6 +178,8 @@ class ExchangeSimulator:
         history_limit: int = 1_000_000,
         weight_limit_per_min: int = 2400,
         ping_interval_s: float | None = 180.0,
+        history_s: float = 0.0,
+        history_rate: float | None = None,
     ) -> None:
         self.symbols = tuple(s.upper() for s in symbols)
         self.host = host
@@ -163,10 +188,29 @@ class ExchangeSimulator:
         self.seed = seed
         self.faults = faults or FaultConfig()
         self._synthetic: SyntheticSource | None = None
+        self._history: SyntheticSource | None = None
+        self.history_s = history_s
         if source is None:
+            model = MarketModel(list(self.symbols), seed=seed)
+            if history_s > 0:
+                self._history = SyntheticSource(
+                    list(self.symbols),
+                    rate=history_rate or rate,
+                    seed=seed,
+                    model=model,
+                    stop_s=history_s,
+                )
             self._synthetic = SyntheticSource(
-                list(self.symbols), rate=rate, seed=seed, total_trades=total_trades
+                list(self.symbols),
+                rate=rate,
+                seed=seed,
+                total_trades=total_trades,
+                model=model,
+                start_s=history_s,
             )
+            if self._history is not None:
+                self._synthetic.next_trade_id = self._history.next_trade_id
+                self._synthetic.next_agg_id = self._history.next_agg_id
             source = self._synthetic
         self._source = source
         self.start_when_subscribed = start_when_subscribed
@@ -191,7 +235,31 @@ class ExchangeSimulator:
         self._conn_seq = 0
 
     # --- lifecycle -------------------------------------------------------------------------
+    def _build_history(self) -> None:
+        """Emit the past `history_s` seconds into the REST history, ending now (once)."""
+        src, self._history = self._history, None
+        if src is None:
+            return
+        t0 = time.perf_counter()
+        origin_ms = time.time_ns() // 1_000_000 - int(self.history_s * 1000)
+        n = 0
+        for order in src:
+            ms = origin_ms + int(order.offset_s * 1000)
+            order.agg.time_ms = ms
+            for f in order.fills:
+                f.time_ms = ms
+            self._fills[order.agg.symbol].extend(order.fills)
+            self._aggs[order.agg.symbol].append(order.agg)
+            n += len(order.fills)
+        log.info(
+            "simulator history: %d trades over the last %.1f h in %.1f s",
+            n,
+            self.history_s / 3600,
+            time.perf_counter() - t0,
+        )
+
     async def start(self) -> None:
+        self._build_history()
         self._subscribed = asyncio.Event()
         self.finished = asyncio.Event()
         self._server = await serve(
@@ -537,10 +605,21 @@ class ExchangeSimulator:
         if symbol not in self._fills:
             raise _RestError(-1121, "Invalid symbol.")
         limit = arg("limit") or 500
-        if not 1 <= limit <= 1000:
-            raise _RestError(-1130, "Invalid limit: 1..1000.")
+        if not 1 <= limit <= (1500 if path == "/fapi/v1/klines" else 1000):
+            raise _RestError(-1130, "Invalid limit: 1..1000 (klines 1..1500).")
+        if path == "/fapi/v1/klines":
+            return self._klines(symbol, q.get("interval", [""])[0], arg)
         if path == "/fapi/v1/trades":
             return [rest_trade(f) for f in self._fills[symbol][-limit:]]
+        if path == "/fapi/v1/historicalTrades":
+            if limit > 500:
+                raise _RestError(-1130, "Invalid limit: 1..500.")
+            fills = self._fills[symbol]
+            from_id = arg("fromId")
+            if from_id is None:
+                return [rest_trade(f) for f in fills[-limit:]]
+            i = bisect.bisect_left(fills, from_id, key=lambda f: f.trade_id)
+            return [rest_trade(f) for f in fills[i : i + limit]]
         aggs = self._aggs[symbol]
         from_id, start, end = arg("fromId"), arg("startTime"), arg("endTime")
         if from_id is not None and (start is not None or end is not None):
@@ -561,6 +640,60 @@ class ExchangeSimulator:
                 out.append(rest_agg(a))
             return out
         return [rest_agg(a) for a in aggs[-limit:]]
+
+    def _klines(self, symbol: str, interval: str, arg: Callable[[str], int | None]) -> list[list]:
+        """Bars in the venue's kline format, aggregated from the same fills REST serves."""
+        width = KLINE_INTERVALS_MS.get(interval)
+        if width is None:
+            raise _RestError(-1120, f"Invalid interval {interval!r}: use one of 1m, 5m, 1h, ...")
+        limit = arg("limit") or 500
+        start, end = arg("startTime"), arg("endTime")
+        now = time.time_ns() // 1_000_000
+        if start is None:
+            last = ((end if end is not None else now) // width) * width
+            start = last - (limit - 1) * width
+        start = (start // width) * width
+        hi = end if end is not None else start + limit * width - 1
+        fills = self._fills[symbol]
+        i = bisect.bisect_left(fills, start, key=lambda f: f.time_ms)
+        bars: list[list] = []
+        cur: list | None = None
+        for f in fills[i:]:
+            if f.time_ms > hi:
+                break
+            b = (f.time_ms // width) * width
+            p, qty = float(f.price), float(f.qty)
+            if cur is None or cur[0] != b:
+                if len(bars) >= limit:
+                    break
+                cur = [b, p, p, p, p, 0.0, b + width - 1, 0.0, 0, 0.0, 0.0]
+                bars.append(cur)
+            cur[2] = max(cur[2], p)
+            cur[3] = min(cur[3], p)
+            cur[4] = p
+            cur[5] += qty
+            cur[7] += p * qty
+            cur[8] += 1
+            if not f.buyer_is_maker:
+                cur[9] += qty
+                cur[10] += p * qty
+        return [
+            [
+                b[0],
+                f"{b[1]}",
+                f"{b[2]}",
+                f"{b[3]}",
+                f"{b[4]}",
+                f"{b[5]:.8f}",
+                b[6],
+                f"{b[7]:.8f}",
+                b[8],
+                f"{b[9]:.8f}",
+                f"{b[10]:.8f}",
+                "0",
+            ]
+            for b in bars
+        ]
 
 
 class _RestError(Exception):

@@ -37,6 +37,7 @@ def test_up_serves_everything_and_stops_on_sigint(
         "QP_DASHBOARD_PORT": str(ports["dashboard"]),
         "QP_METRICS_PORT": str(ports["metrics"]),
         "QP_SIM_PORT": str(ports["sim"]),
+        "QP_SIM_HISTORY_HOURS": "1",  # keep the first-start seeding short here
     }
     proc = subprocess.Popen(
         [QP, "up", "--no-local-services", "--feed", "simulator"],

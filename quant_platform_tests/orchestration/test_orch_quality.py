@@ -127,6 +127,24 @@ def test_minutes_without_trades_warn(
     assert result.metadata["by_symbol"].value["BTCUSDT"] == 0
 
 
+def test_minutes_without_trades_count_from_the_first_trade(
+    good_data: datetime, db: psycopg.Connection, resources: dict
+) -> None:
+    """A 24 h window over 20 minutes of data: the 23 h before the first trade are not gaps."""
+    ts, platform = resources["timescale"], resources["platform"]
+    result = trades_minutes_without_trades(
+        config=CheckWindow(hours=24), timescale=ts, platform=platform
+    )
+    assert result.passed, result.metadata["by_symbol"].value
+    assert 18 <= result.metadata["minutes_checked"].value <= 22
+    # A symbol with no trade in the window at all is charged the whole window.
+    db.execute("DELETE FROM trades WHERE symbol = 'SOLUSDT'")
+    result = trades_minutes_without_trades(
+        config=CheckWindow(hours=1), timescale=ts, platform=platform
+    )
+    assert not result.passed and result.metadata["by_symbol"].value["SOLUSDT"] >= 59
+
+
 def test_feed_freshness_errors_when_newest_trade_is_old(
     good_data: datetime, db: psycopg.Connection, resources: dict
 ) -> None:

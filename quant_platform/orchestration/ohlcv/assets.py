@@ -19,11 +19,16 @@ from dagster import (
     asset,
 )
 
+from quant_platform.orchestration.partitions import partitions_start
 from quant_platform.orchestration.resources import TimescaleResource
+from quant_platform.orchestration.resources.settings import default_settings
 
-# Fixed start: partitions before it do not exist in the UI. `end_offset=1` adds the
-# current, still-open hour, which the resample sensor keeps refreshed.
-OHLCV_PARTITIONS = HourlyPartitionsDefinition(start_date="2026-01-01-00:00", end_offset=1)
+# Starts at the data's start (`partitions.partitions_start`: QP_PARTITIONS_START, else
+# what the first `qp up` recorded), so the Catalog lists no empty hours before it.
+# `end_offset=1` adds the current, still-open hour, which the resample sensor refreshes.
+OHLCV_PARTITIONS = HourlyPartitionsDefinition(
+    start_date=partitions_start(default_settings()), end_offset=1
+)
 INTERVALS: dict[str, str] = {"1m": "1 minute", "5m": "5 minutes", "1h": "1 hour"}
 
 # Serialises overlapping resamples (the open hour vs. a backfill) so delete+insert

@@ -148,22 +148,32 @@ def trades_no_duplicates(config: CheckWindow, timescale: TimescaleResource) -> A
 
 
 # Minutes of the window (closed ones only) in which a symbol had no trade at all.
+# Minutes are counted from each symbol's first trade in the window, so a platform that
+# started (or was seeded) an hour ago is not charged for the 23 hours before it existed.
+# A symbol with no trade at all in the window is charged the whole window.
 _GAPS_SQL = """
-WITH minutes AS (
-    SELECT generate_series(
-        date_trunc('minute', now() - make_interval(secs => %(secs)s)),
-        date_trunc('minute', now()) - interval '1 minute', interval '1 minute') AS m
+WITH firsts AS (
+    SELECT s.symbol,
+           (SELECT min(time) FROM trades t WHERE t.symbol = s.symbol
+              AND t.time >= date_trunc('minute', now() - make_interval(secs => %(secs)s))) AS first
+    FROM unnest(%(symbols)s::text[]) AS s(symbol)
+),
+minutes AS (
+    SELECT f.symbol, g.m FROM firsts f
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('minute', coalesce(f.first, now() - make_interval(secs => %(secs)s))),
+        date_trunc('minute', now()) - interval '1 minute', interval '1 minute') AS g(m)
 ),
 seen AS (
     SELECT DISTINCT symbol, time_bucket('1 minute', time) AS m FROM trades
     WHERE time >= date_trunc('minute', now() - make_interval(secs => %(secs)s))
       AND symbol = ANY(%(symbols)s)
 )
-SELECT s.symbol, count(*) FILTER (WHERE seen.m IS NULL), count(*)
-FROM unnest(%(symbols)s::text[]) AS s(symbol)
-CROSS JOIN minutes
-LEFT JOIN seen ON seen.symbol = s.symbol AND seen.m = minutes.m
-GROUP BY s.symbol ORDER BY s.symbol
+SELECT f.symbol, count(minutes.m) FILTER (WHERE seen.m IS NULL), count(minutes.m)
+FROM firsts f
+LEFT JOIN minutes ON minutes.symbol = f.symbol
+LEFT JOIN seen ON seen.symbol = minutes.symbol AND seen.m = minutes.m
+GROUP BY f.symbol ORDER BY f.symbol
 """
 
 
@@ -179,7 +189,7 @@ def trades_minutes_without_trades(
             _GAPS_SQL, {"secs": config.hours * 3600, "symbols": list(platform.symbols)}
         ).fetchall()
     gaps = {str(s): int(g) for s, g, _ in rows}
-    minutes = int(rows[0][2]) if rows else 0
+    minutes = max((int(r[2]) for r in rows), default=0)
     return AssetCheckResult(
         passed=sum(gaps.values()) == 0,
         severity=AssetCheckSeverity.WARN,
