@@ -12,6 +12,7 @@ from quant_platform.orchestration import (
     quality,
     reports,
     retention,
+    screener,
     trades,
 )
 from quant_platform.orchestration.resources import (
@@ -34,5 +35,8 @@ def build_resources() -> dict[str, object]:
 # subprocess per step would cost more than the step on 2 cores.
 defs = Definitions.merge(
     Definitions(resources=build_resources(), executor=in_process_executor),
-    *(d.defs for d in (trades, ohlcv, pair_statistics, reports, retention, quality, alerting)),
+    *(
+        d.defs
+        for d in (trades, ohlcv, pair_statistics, reports, retention, quality, alerting, screener)
+    ),
 )

@@ -68,7 +68,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to the session database with the data tables emptied first."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE trades, ohlcv, pair_statistics, alert_events, alert_rules RESTART IDENTITY"
+            "TRUNCATE trades, ohlcv, pair_statistics, alert_events, alert_rules, pair_screens,"
+            " live_pairs, uploaded_trades, uploaded_ohlcv RESTART IDENTITY"
         )
         yield conn
 

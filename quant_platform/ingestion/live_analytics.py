@@ -74,6 +74,17 @@ class LiveAnalytics:
         self.failures = 0
         self._last_persist = 0.0
         self._pending_rows: list[tuple] = []
+        # pairs promoted from the screener at run time (Redis `live:pairs`), beside QP_PAIRS
+        self.promoted: list[tuple[str, str]] = []
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Configured pairs, then promoted ones whose symbols the feed carries."""
+        out = list(self.settings.pair_list)
+        seen = set(out) | {(x, y) for y, x in out}
+        out += [
+            p for p in self.promoted if p not in seen and p[0] in self.bars and p[1] in self.bars
+        ]
+        return out
 
     def on_trade(
         self, symbol: str, trade_time_ms: int, price: float, qty: float, buyer_is_maker: bool
@@ -90,7 +101,7 @@ class LiveAnalytics:
         _, closes = align_closes(arrays, s.analytics_bar_s, self.window, ffill_limit=60)
         snap: MetricSnapshot = {}
         now = datetime.now(UTC)
-        for y, x in s.pair_list:
+        for y, x in self.pairs():
             target = f"{y}/{x}"
             try:
                 yv, xv = closes[y], closes[x]
@@ -240,6 +251,11 @@ class LiveAnalytics:
         """Every `analytics_interval_s` until `stop` is set."""
         interval = self.settings.analytics_interval_s
         while not stop.is_set():
+            if self.cache is not None:
+                try:
+                    self.promoted = await self.cache.promoted_pairs()
+                except Exception as exc:  # Redis down: keep the last known set
+                    log.debug("promoted pairs not refreshed: %s", exc)
             snap = self.compute(recent)
             try:
                 await self.publish(snap)

@@ -41,6 +41,11 @@ class RedisKeys:
         return f"{self.prefix}updates"
 
     @property
+    def live_pairs(self) -> str:
+        """Set of `Y/X` pairs promoted from the screener; the daemon re-reads it every cycle."""
+        return f"{self.prefix}live:pairs"
+
+    @property
     def feed_health(self) -> str:
         """Hash the daemon refreshes with its feed state (which feed, lag, counters)."""
         return f"{self.prefix}health:feed"

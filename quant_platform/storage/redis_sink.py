@@ -266,6 +266,16 @@ class RedisAnalyticsCache:
         raw = await self.redis.get(self.keys.symbol_analytics(symbol))
         return json.loads(raw) if raw else None
 
+    async def promoted_pairs(self) -> list[tuple[str, str]]:
+        """Pairs promoted from the screener (`live:pairs`), malformed members ignored."""
+        members = await self.redis.smembers(self.keys.live_pairs)
+        out = []
+        for m in sorted(v.decode() if isinstance(v, bytes) else str(v) for v in members):
+            y, sep, x = m.partition("/")
+            if sep and y and x and y != x:
+                out.append((y, x))
+        return out
+
     async def publish(self, kind: str) -> int:
         """Announce fresh data on the updates channel; returns the number of subscribers."""
         return int(await self.redis.publish(self.keys.updates_channel, kind))

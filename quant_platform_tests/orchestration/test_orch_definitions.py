@@ -18,12 +18,14 @@ JOBS = {
     "retention_job",
     "quality_checks_job",
     "alert_dispatch_job",
+    "pair_screen_job",
 }
 SCHEDULES = {
     "pair_statistics_every_5_min",
     "daily_report_after_midnight",
     "retention_daily",
     "quality_checks_every_15_min",
+    "pair_screen_daily",
 }
 SENSORS = {
     "ohlcv_open_partition_sensor",
@@ -51,7 +53,7 @@ def test_definitions_load_and_everything_resolves() -> None:
     for name in SENSORS:
         assert defs.resolve_sensor_def(name).name == name
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"trades", "ohlcv", "pair_statistics", "daily_report"}
+    assert keys == {"trades", "ohlcv", "pair_statistics", "daily_report", "pair_screen"}
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert checks == {
         "ohlcv_consistency",

@@ -1,0 +1,28 @@
+"""The daily pair-screen job and its schedule (00:20 UTC, after the day's last resample)."""
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    in_process_executor,
+)
+
+from quant_platform.orchestration.screener.assets import pair_screen
+
+pair_screen_job = define_asset_job(
+    name="pair_screen_job",
+    selection=AssetSelection.assets(pair_screen),
+    executor_def=in_process_executor,
+    tags={"qp/lane": "statistics"},
+    description="Screen every pair of the universe over the bars ending at one UTC day's end.",
+)
+
+pair_screen_schedule = build_schedule_from_partitioned_job(
+    pair_screen_job,
+    name="pair_screen_daily",
+    hour_of_day=0,
+    minute_of_hour=20,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Screen the universe over the lookback ending at the previous UTC day's end.",
+)
