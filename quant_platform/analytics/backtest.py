@@ -386,39 +386,55 @@ def compute_signal(bars: PairBars, params: BacktestParams) -> Signal:
 # -- rules -----------------------------------------------------------------------------
 
 
-def _round_trips(
-    z: np.ndarray, beta: np.ndarray, params: BacktestParams
+def _entry_lists(
+    z: np.ndarray, beta: np.ndarray, params: BacktestParams, entry: float
+) -> tuple[list[int], list[int]]:
+    """Bars where z crosses down through -entry / up through +entry (sentinel n appended)."""
+    n = z.size
+    zp = _shift1(z)
+    ok = np.isfinite(beta) & np.isfinite(z)
+    with np.errstate(invalid="ignore"):
+        if params.neutrality == "beta":
+            ok &= beta > 0
+        long_in = ok & (zp > -entry) & (z <= -entry)
+        short_in = ok & (zp < entry) & (z >= entry)
+    long_in[n - 1] = short_in[n - 1] = False
+    li, si = np.flatnonzero(long_in).tolist(), np.flatnonzero(short_in).tolist()
+    li.append(n)
+    si.append(n)
+    return li, si
+
+
+def _exit_lists(z: np.ndarray, stop: float | None, exit_: float) -> tuple[list[int], list[int]]:
+    """Bars where a long / short spread position exits or stops (sentinel n appended)."""
+    with np.errstate(invalid="ignore"):
+        long_out = z >= -exit_
+        short_out = z <= exit_
+        if stop is not None:
+            long_out |= z <= -stop
+            short_out |= z >= stop
+    lo, so = np.flatnonzero(long_out).tolist(), np.flatnonzero(short_out).tolist()
+    lo.append(z.size)
+    so.append(z.size)
+    return lo, so
+
+
+def _walk(
+    z: np.ndarray,
+    entries_: tuple[list[int], list[int]],
+    exits_: tuple[list[int], list[int]],
+    stop: float | None,
+    hold: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Entry bars, exit bars, sides and exit reasons of the rule's round trips.
 
-    Vectorised: the entry/exit conditions are O(n) numpy masks turned into sorted
-    bar lists; the walk jumps from trade to trade with binary searches, so its
-    Python cost scales with the number of trades, not bars.
+    The conditions arrive as sorted bar lists (O(n) numpy once); the walk jumps
+    from trade to trade with binary searches, so its Python cost scales with the
+    number of trades, not bars.
     """
-    n = z.size
-    last = n - 1
-    e, xv = params.entry, params.exit
-    zp = _shift1(z)
-    ok = np.isfinite(beta) & np.isfinite(z)
-    if params.neutrality == "beta":
-        with np.errstate(invalid="ignore"):
-            ok &= beta > 0
-    with np.errstate(invalid="ignore"):
-        long_in = ok & (zp > -e) & (z <= -e)
-        short_in = ok & (zp < e) & (z >= e)
-        long_out = z >= -xv
-        short_out = z <= xv
-        if params.stop is not None:
-            long_out |= z <= -params.stop
-            short_out |= z >= params.stop
-    long_in[last] = short_in[last] = False
-    li, si = np.flatnonzero(long_in).tolist(), np.flatnonzero(short_in).tolist()
-    lo, so = np.flatnonzero(long_out).tolist(), np.flatnonzero(short_out).tolist()
-    li.append(n)
-    si.append(n)
-    lo.append(n)
-    so.append(n)
-    stop, hold = params.stop, params.max_hold_bars
+    last = z.size - 1
+    li, si = entries_
+    lo, so = exits_
     entries: list[int] = []
     exits: list[int] = []
     sides: list[int] = []
@@ -455,7 +471,16 @@ def _round_trips(
     )
 
 
-# -- costs and P&L ---------------------------------------------------------------------
+def _round_trips(
+    z: np.ndarray, beta: np.ndarray, params: BacktestParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    return _walk(
+        z,
+        _entry_lists(z, beta, params, params.entry),
+        _exit_lists(z, params.stop, params.exit),
+        params.stop,
+        params.max_hold_bars,
+    )
 
 
 def _slip_frac(
@@ -477,6 +502,7 @@ class _Market:
     dx: np.ndarray
     per_year: float  # bars a year at the median bar spacing
     funding: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (bar, unit, cumsum) y, x
+    prefix: tuple[np.ndarray, np.ndarray, np.ndarray]  # running sums of dy^2, dy dx, dx^2
 
 
 def _funding_events(
@@ -490,11 +516,18 @@ def _funding_events(
     return bar, unit, np.concatenate(([0.0], np.cumsum(unit)))
 
 
-def _market(bars: PairBars) -> _Market:
+def _market(bars: PairBars, with_prefix: bool = False) -> _Market:
     t = bars.time_ms
+    dy, dx = np.diff(bars.y), np.diff(bars.x)
+    prefix = (np.empty(0), np.empty(0), np.empty(0))
+    if with_prefix:
+        prefix = tuple(
+            np.concatenate(([0.0], np.cumsum(a * b))) for a, b in ((dy, dy), (dy, dx), (dx, dx))
+        )
     return _Market(
-        dy=np.diff(bars.y),
-        dx=np.diff(bars.x),
+        dy=dy,
+        dx=dx,
+        prefix=prefix,
         per_year=_MS_PER_YEAR / float(np.median(np.diff(t))),
         funding=(
             _funding_events(bars.funding_y, t, bars.y),
@@ -518,30 +551,46 @@ def _trade_index(n: int, en: np.ndarray, ex: np.ndarray) -> np.ndarray:
     return np.where(np.cumsum(mark) > 0, k - 1, -1)
 
 
-def simulate(
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """Per-trade economics of a set of round trips (arrays, one entry per trade)."""
+
+    en: np.ndarray
+    ex: np.ndarray
+    side: np.ndarray
+    beta: np.ndarray
+    qy: np.ndarray  # unsigned sizes
+    qx: np.ndarray
+    pos_y: np.ndarray  # signed sizes
+    pos_x: np.ndarray
+    slips: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # y in, y out, x in, x out
+    cost_in: np.ndarray  # fees + slippage at the entry bar
+    cost_out: np.ndarray
+    fees: np.ndarray
+    slip: np.ndarray
+    gross: np.ndarray
+    funding: np.ndarray
+    funding_bars: np.ndarray  # bar of every funding payment made while in a position
+    funding_paid: np.ndarray  # its amount (positive: paid)
+    traded: float  # notional of all fills
+
+    @property
+    def net(self) -> np.ndarray:
+        return self.gross - self.fees - self.slip - self.funding
+
+
+def _book(
     bars: PairBars,
-    signal: Signal,
+    beta: np.ndarray,
     params: BacktestParams,
-    with_trades: bool = True,
-    market: _Market | None = None,
-) -> BacktestResult:
-    """Run the rules on a prepared signal (a sweep reuses one signal for many rules).
-
-    ``with_trades=False`` skips building the per-trade records (sweeps need only
-    the metrics); the metrics are identical either way.
-
-    Raises:
-        BacktestError: on invalid parameters or bars.
-    """
-    params.validate()
-    t, y, x = bars.time_ms, bars.y, bars.x
-    n = t.size
-    if signal.z.size != n:
-        raise BacktestError(f"signal: length {signal.z.size} != {n} bars")
-    mk = _market(bars) if market is None else market
-    en, ex, side, reasons = _round_trips(signal.z, signal.beta, params)
+    mk: _Market,
+    en: np.ndarray,
+    ex: np.ndarray,
+    side: np.ndarray,
+) -> _Book:
+    y, x = bars.y, bars.x
     fee = params.fee_rate
-    beta_e = signal.beta[en]
+    beta_e = beta[en]
     qy = params.notional / y[en]
     qx = params.notional * (beta_e if params.neutrality == "beta" else 1.0) / x[en]
     pos_y, pos_x = side * qy, -side * qx
@@ -555,56 +604,89 @@ def simulate(
     slip_in = s_y0 * qy * py0 + s_x0 * qx * px0
     slip_out = s_y1 * qy * py1 + s_x1 * qx * px1
     gross = pos_y * (py1 - py0) + pos_x * (px1 - px0)
-
-    # position after each close: pos[k] of the trade held, exactly 0 when flat
-    k = _trade_index(n, en, ex)
-    hy = np.append(pos_y, 0.0)[k]
-    hx = np.append(pos_x, 0.0)[k]
-
-    # funding per trade (events with entry time <= T < exit time) and per bar
-    bar_cost = np.zeros(n)
+    # funding: events with entry time <= T < exit time, i.e. en <= bar(T) < ex
     funding = np.zeros(en.size)
-    for (fb, unit, cum), pos, held in ((mk.funding[0], pos_y, hy), (mk.funding[1], pos_x, hx)):
+    f_bars, f_paid = [], []
+    for (fb, unit, cum), pos in ((mk.funding[0], pos_y), (mk.funding[1], pos_x)):
         if fb.size == 0 or en.size == 0:
             continue
         lo = np.searchsorted(fb, en, side="left")
         hi = np.searchsorted(fb, ex, side="left")
         funding += pos * (cum[hi] - cum[lo])
-        np.add.at(bar_cost, fb, held[fb] * unit)
+        k = np.searchsorted(en, fb, side="right") - 1
+        kk = np.maximum(k, 0)
+        held = (k >= 0) & (fb < ex[kk])
+        f_bars.append(fb[held])
+        f_paid.append(pos[kk[held]] * unit[held])
+    return _Book(
+        en=en,
+        ex=ex,
+        side=side,
+        beta=beta_e,
+        qy=qy,
+        qx=qx,
+        pos_y=pos_y,
+        pos_x=pos_x,
+        slips=(s_y0, s_y1, s_x0, s_x1),
+        cost_in=fee_in + slip_in,
+        cost_out=fee_out + slip_out,
+        fees=fee_in + fee_out,
+        slip=slip_in + slip_out,
+        gross=gross,
+        funding=funding,
+        funding_bars=np.concatenate(f_bars) if f_bars else np.empty(0, np.int64),
+        funding_paid=np.concatenate(f_paid) if f_paid else np.empty(0),
+        traded=float((qy * (py0 + py1) + qx * (px0 + px1)).sum()),
+    )
 
-    fees = fee_in + fee_out
-    slip = slip_in + slip_out
-    net = gross - fees - slip - funding
 
-    # equity: mark to market at closes, costs at the bars where they are paid
+def simulate(
+    bars: PairBars,
+    signal: Signal,
+    params: BacktestParams,
+    with_trades: bool = True,
+    market: _Market | None = None,
+) -> BacktestResult:
+    """Run the rules on a prepared signal (a sweep reuses one signal for many rules).
+
+    ``with_trades=False`` skips building the per-trade records; the metrics are
+    identical either way.
+
+    Raises:
+        BacktestError: on invalid parameters or bars.
+    """
+    params.validate()
+    t, y, x = bars.time_ms, bars.y, bars.x
+    n = t.size
+    if signal.z.size != n:
+        raise BacktestError(f"signal: length {signal.z.size} != {n} bars")
+    mk = _market(bars) if market is None else market
+    en, ex, side, reasons = _round_trips(signal.z, signal.beta, params)
+    bk = _book(bars, signal.beta, params, mk, en, ex, side)
+    net = bk.net
+
+    # equity: mark to market at closes (position after each close: pos[k] of the
+    # trade held, exactly 0 when flat), costs at the bars where they are paid
+    k = _trade_index(n, en, ex)
+    hy = np.append(bk.pos_y, 0.0)[k]
+    hx = np.append(bk.pos_x, 0.0)[k]
     bar_pnl = np.zeros(n)
     bar_pnl[1:] = hy[:-1] * mk.dy + hx[:-1] * mk.dx
-    bar_cost[en] += fee_in + slip_in  # entries and exits are distinct bars
-    bar_cost[ex] += fee_out + slip_out
+    bar_cost = np.zeros(n)
+    np.add.at(bar_cost, bk.funding_bars, bk.funding_paid)
+    bar_cost[en] += bk.cost_in  # entries and exits are distinct bars
+    bar_cost[ex] += bk.cost_out
     equity = params.equity_base + np.cumsum(bar_pnl - bar_cost)
-
+    metrics = _metrics(t, equity, params.equity_base, bk, mk.per_year)
     if not with_trades:
-        metrics = _metrics(
-            t,
-            equity,
-            params.equity_base,
-            net,
-            gross,
-            fees,
-            slip,
-            funding,
-            t[ex] - t[en],
-            float((qy * (py0 + py1) + qx * (px0 + px1)).sum()),
-            mk.per_year,
-        )
         return BacktestResult(params=params, trades=[], time_ms=t, equity=equity, metrics=metrics)
 
     def fill(p: np.ndarray, s: np.ndarray, buy: np.ndarray) -> np.ndarray:
         return np.where(buy, p * (1 + s), p * (1 - s))
 
-    long_y = pos_y > 0
-    fy0, fy1 = fill(py0, s_y0, long_y), fill(py1, s_y1, ~long_y)
-    fx0, fx1 = fill(px0, s_x0, ~long_y), fill(px1, s_x1, long_y)
+    s_y0, s_y1, s_x0, s_x1 = bk.slips
+    py0, py1, px0, px1 = y[en], y[ex], x[en], x[ex]
+    long_y = bk.pos_y > 0
     cols = zip(
         t[en].tolist(),
         t[ex].tolist(),
@@ -613,39 +695,25 @@ def simulate(
         (ex - en).tolist(),
         signal.z[en].tolist(),
         signal.z[ex].tolist(),
-        beta_e.tolist(),
-        pos_y.tolist(),
-        pos_x.tolist(),
+        bk.beta.tolist(),
+        bk.pos_y.tolist(),
+        bk.pos_x.tolist(),
         py0.tolist(),
         py1.tolist(),
         px0.tolist(),
         px1.tolist(),
-        fy0.tolist(),
-        fy1.tolist(),
-        fx0.tolist(),
-        fx1.tolist(),
-        gross.tolist(),
-        fees.tolist(),
-        slip.tolist(),
-        funding.tolist(),
+        fill(py0, s_y0, long_y).tolist(),
+        fill(py1, s_y1, ~long_y).tolist(),
+        fill(px0, s_x0, ~long_y).tolist(),
+        fill(px1, s_x1, long_y).tolist(),
+        bk.gross.tolist(),
+        bk.fees.tolist(),
+        bk.slip.tolist(),
+        bk.funding.tolist(),
         net.tolist(),
         strict=True,
     )
     trades = [Trade(*c) for c in cols]
-    traded = float((qy * (py0 + py1) + qx * (px0 + px1)).sum())
-    metrics = _metrics(
-        t,
-        equity,
-        params.equity_base,
-        net,
-        gross,
-        fees,
-        slip,
-        funding,
-        t[ex] - t[en],
-        traded,
-        mk.per_year,
-    )
     return BacktestResult(params=params, trades=trades, time_ms=t, equity=equity, metrics=metrics)
 
 
@@ -659,19 +727,7 @@ def _annualise(total: float, years: float) -> float:
         return math.inf
 
 
-def _metrics(
-    t: np.ndarray,
-    equity: np.ndarray,
-    base: float,
-    net: np.ndarray,
-    gross: np.ndarray,
-    fees: np.ndarray,
-    slip: np.ndarray,
-    funding: np.ndarray,
-    hold_ms: np.ndarray,
-    traded: float,
-    per_year: float,
-) -> Metrics:
+def _metrics(t: np.ndarray, equity: np.ndarray, base: float, bk: _Book, per_year: float) -> Metrics:
     """Summary statistics; per-bar returns are P&L over the fixed equity base.
 
     A fixed-notional strategy does not compound, so returns on the base (not on
@@ -691,13 +747,14 @@ def _metrics(
     dd = float(np.max((peak - equity) / peak))
     last_peak = np.maximum.accumulate(np.where(equity >= peak, np.arange(n), 0))
     dd_dur = int(np.max(t - t[last_peak]))
+    net = bk.net
     k = int(net.size)
     return Metrics(
         net_pnl=float(net.sum()),
-        gross_pnl=float(gross.sum()),
-        fees=float(fees.sum()),
-        slippage=float(slip.sum()),
-        funding=float(funding.sum()),
+        gross_pnl=float(bk.gross.sum()),
+        fees=float(bk.fees.sum()),
+        slippage=float(bk.slip.sum()),
+        funding=float(bk.funding.sum()),
         total_return=total,
         annualised_return=float(annual),
         sharpe=sharpe,
@@ -706,8 +763,8 @@ def _metrics(
         max_drawdown_duration_ms=dd_dur,
         n_trades=k,
         hit_rate=float(np.mean(net > 0)) if k else math.nan,
-        avg_holding_ms=float(np.mean(hold_ms)) if k else math.nan,
-        turnover=traded / base,
+        avg_holding_ms=float(np.mean(t[bk.ex] - t[bk.en])) if k else math.nan,
+        turnover=bk.traded / base,
         n_bars=n,
     )
 
@@ -750,6 +807,48 @@ class SweepResult:
         return float(self.entries[ei]), float(self.exits[xi]), int(self.lookbacks[li])
 
 
+def _sharpe_from_book(bk: _Book, mk: _Market, n: int) -> float:
+    """Sharpe of the per-bar P&L without building the equity curve: O(trades), not O(n).
+
+    Per-bar P&L is pos . dp while a trade is held, minus costs at their bars. Its
+    sum is gross - costs; its sum of squares is, per trade, a quadratic form in
+    (pos_y, pos_x) over prefix sums of dy^2, dy dx and dx^2, corrected at the few
+    bars that carry a cost: (p - c)^2 = p^2 - 2 p c + c^2. Equal to the Sharpe of
+    :func:`simulate` up to rounding (one-pass vs two-pass variance).
+    """
+    m = n - 1
+    if m < 2:
+        return math.nan
+    en, ex = bk.en, bk.ex
+    py, px = bk.pos_y, bk.pos_x
+    cyy, cxy, cxx = mk.prefix
+    pnl2 = float(
+        (
+            py * py * (cyy[ex] - cyy[en])
+            + 2.0 * py * px * (cxy[ex] - cxy[en])
+            + px * px * (cxx[ex] - cxx[en])
+        ).sum()
+    )
+    cb = np.concatenate((en, ex, bk.funding_bars))
+    ca = np.concatenate((bk.cost_in, bk.cost_out, bk.funding_paid))
+    cross = csq = 0.0
+    if cb.size:
+        u, inv = np.unique(cb, return_inverse=True)
+        c = np.bincount(inv, ca)
+        k = np.searchsorted(en, u - 1, side="right") - 1
+        kk = np.maximum(k, 0)
+        held = (k >= 0) & (u - 1 < ex[kk])
+        p = np.where(held, py[kk] * mk.dy[u - 1] + px[kk] * mk.dx[u - 1], 0.0)
+        cross = float(p @ c)
+        csq = float(c @ c)
+    s1 = float(bk.net.sum())
+    s2 = pnl2 - 2.0 * cross + csq
+    var = (s2 - s1 * s1 / m) / (m - 1)
+    if not var > 0:
+        return math.nan
+    return s1 / m / math.sqrt(var) * math.sqrt(mk.per_year)
+
+
 def sweep(
     bars: PairBars,
     params: BacktestParams,
@@ -757,7 +856,11 @@ def sweep(
     exits: list[float] | np.ndarray,
     lookbacks: list[int] | None = None,
 ) -> SweepResult:
-    """Backtest every (lookback, entry, exit); the signal is computed once per lookback.
+    """Backtest every (lookback, entry, exit) for Sharpe, net P&L and trade count.
+
+    The signal is computed once per lookback, entry crossings once per entry,
+    exit conditions once per exit; each cell then costs O(trades) (see
+    :func:`_sharpe_from_book`), which is what makes a 20 x 20 grid cheap.
 
     Raises:
         BacktestError: on invalid parameters or bars.
@@ -768,19 +871,27 @@ def sweep(
     shape = (lbs.size, ent.size, exi.size)
     sharpe, pnl = np.full(shape, np.nan), np.full(shape, np.nan)
     ntr = np.zeros(shape, dtype=np.int64)
-    mk = _market(bars)
+    mk = _market(bars, with_prefix=True)
+    n = bars.time_ms.size
     for li, lb in enumerate(lbs.tolist()):
         base = replace(params, lookback=int(lb), exit=0.0, entry=max(float(ent.max()), 1e-9))
         sig = compute_signal(bars, base.validate())
+        exit_lists = [_exit_lists(sig.z, params.stop, xv) for xv in exi.tolist()]
         for ei, e in enumerate(ent.tolist()):
+            entry_lists = None
             for xi, xv in enumerate(exi.tolist()):
                 if not 0 <= xv < e or (params.stop is not None and params.stop <= e):
                     continue
-                cell = replace(params, lookback=int(lb), entry=e, exit=xv)
-                res = simulate(bars, sig, cell, with_trades=False, market=mk)
-                sharpe[li, ei, xi] = res.metrics.sharpe
-                pnl[li, ei, xi] = res.metrics.net_pnl
-                ntr[li, ei, xi] = res.metrics.n_trades
+                cell = replace(params, lookback=int(lb), entry=e, exit=xv).validate()
+                if entry_lists is None:
+                    entry_lists = _entry_lists(sig.z, sig.beta, cell, e)
+                en, ex, side, _ = _walk(
+                    sig.z, entry_lists, exit_lists[xi], cell.stop, cell.max_hold_bars
+                )
+                bk = _book(bars, sig.beta, cell, mk, en, ex, side)
+                sharpe[li, ei, xi] = _sharpe_from_book(bk, mk, n)
+                pnl[li, ei, xi] = float(bk.net.sum())
+                ntr[li, ei, xi] = en.size
     return SweepResult(ent, exi, lbs, sharpe, pnl, ntr)
 
 
