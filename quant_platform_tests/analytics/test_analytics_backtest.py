@@ -265,8 +265,15 @@ def test_sweep_cells_equal_single_backtests_and_walk_forward_picks_in_sample_bes
     assert np.isnan(sw.sharpe[:, 0, 2]).all()  # exit 2.0 >= entry 1.5: not a rule
     one = backtest(bars, replace(p, entry=2.0, exit=0.5, lookback=40)).metrics
     assert sw.net_pnl[0, 1, 1] == pytest.approx(one.net_pnl, abs=1e-9)
-    assert sw.sharpe[0, 1, 1] == pytest.approx(one.sharpe, rel=1e-12)
+    assert sw.sharpe[0, 1, 1] == pytest.approx(one.sharpe, rel=1e-9)
     assert sw.n_trades[0, 1, 1] == one.n_trades
+    sig40 = compute_signal(bars, replace(p, lookback=40))
+    for ei, e in enumerate(entries):  # every cell against the full simulation
+        for xi, xv in enumerate(exits):
+            if xv < e:
+                full = simulate(bars, sig40, replace(p, lookback=40, entry=e, exit=xv)).metrics
+                assert sw.sharpe[0, ei, xi] == pytest.approx(full.sharpe, rel=1e-9)
+                assert sw.net_pnl[0, ei, xi] == pytest.approx(full.net_pnl, abs=1e-9)
     e, xv, lb = sw.best()
     assert sw.sharpe[[40, 60].index(lb), entries.index(e), exits.index(xv)] == np.nanmax(sw.sharpe)
 
