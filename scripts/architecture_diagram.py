@@ -1,263 +1,545 @@
-"""Regenerate docs/architecture.drawio and docs/architecture.png from one model.
+"""Regenerate docs/architecture.drawio and docs/architecture.png (`make diagram`).
 
-The model below names the real modules, ports and intervals; a test checks every
-module it names exists. The PNG is rendered by Graphviz (Debian's `graphviz`),
-the .drawio is plain mxGraph XML that opens and edits in draw.io.
+What the diagram says lives in scripts/architecture_model.toml (components, the modules
+that implement them, data-flow edges with the code that makes them true); this script
+only lays it out. The PNG is not drawn a second time by another tool: the .drawio is
+rendered by mxGraph (draw.io's engine, vendored in vendor/mxgraph) in headless
+Chromium, and the mxfile XML is embedded in a `tEXt` chunk with keyword `mxfile`,
+URL-encoded, exactly as draw.io's "Include a copy of my diagram" PNG export does, so
+the PNG opens for editing in draw.io. The render also measures what a reader would
+see wrong (a label larger than its box, an edge drawn through a box) and refuses to
+write a PNG that has any of it.
+
+Raises (as exit status 1 with a message): a missing Chromium, a render problem.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import argparse
+import html
+import importlib.metadata
+import re
+import struct
 import sys
+import tomllib
+import urllib.parse
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+MODEL = ROOT / "scripts" / "architecture_model.toml"
+MXCLIENT = ROOT / "vendor" / "mxgraph" / "mxClient.min.js"
+RENDER_JS = ROOT / "scripts" / "architecture_render.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+PAGE_W = 1200
+FONT = "DejaVu Sans"
+EDGE_BASE = (
+    "edgeStyle=orthogonalEdgeStyle;orthogonalLoop=1;jettySize=auto;html=1;endArrow=block;"
+    "endFill=1;strokeWidth=2;fontSize=12;fontColor=#222222;labelBackgroundColor=#ffffff;"
+    f"fontFamily={FONT};rounded=0;"
+)
+EDGE_KIND = {
+    "flow": "strokeColor=#333333;",
+    "read": "strokeColor=#555555;dashed=1;dashPattern=2 3;",
+    "async": "strokeColor=#7a3e9d;curved=1;",
+    "loop": "strokeColor=#7a3e9d;curved=1;edgeStyle=none;",
+}
+
+
+def load_model(path: Path = MODEL) -> dict:
+    """The diagram's content as data (see scripts/architecture_model.toml)."""
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def stack_versions() -> dict[str, str]:
+    """major.minor of what the venv really runs, for the technology-stack labels."""
+
+    def mm(dist: str) -> str:
+        return ".".join(importlib.metadata.version(dist).split(".")[:2])
+
+    return {
+        name: mm(name)
+        for name in ("dagster", "streamlit", "plotly", "statsmodels", "pandas", "numpy")
+    } | {"websockets": mm("websockets"), "msgspec": mm("msgspec"), "psycopg": mm("psycopg")}
+
+
+# --- layout ---------------------------------------------------------------------------------
+# (x, y, w, h) of every component in page coordinates; children of a container are given
+# in page coordinates too and converted to relative ones when written.
 
 
 @dataclass(frozen=True)
-class Node:
-    id: str
-    title: str
-    module: str  # path in the repo, or "" for something outside it
-    note: str  # ports, intervals, latency budget
-    layer: int
-    fill: str = "#dae8fc"
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
 
 
-@dataclass(frozen=True)
-class Edge:
-    src: str
-    dst: str
-    label: str
-    read: bool = False  # dotted when a read, solid when a write
-
-
-LAYERS = [
-    "data source",
-    "ingestion",
-    "sinks",
-    "analytics",
-    "alerts",
-    "dashboard",
-    "Dagster (batch)",
+BANDS = [
+    ("band1", "Layer 1 · Data source", Box(10, 60, 890, 220)),
+    ("band2", "Layer 2 · Ingestion", Box(10, 300, 890, 620)),
+    ("band3", "Layer 3 · Buffer & Cache", Box(10, 940, 890, 300)),
+    ("band4", "Layer 4 · Processing", Box(10, 1280, 890, 490)),
+    ("band5", "Layer 5 · Alerts", Box(10, 1790, 890, 340)),
+    ("band6", "Layer 6 · Presentation", Box(10, 2150, 890, 270)),
 ]
 
-NODES = [
-    Node(
-        "binance",
-        "Binance USD-M WS",
-        "",
-        "wss://fstream.binance.com\n/public @trade · /market @aggTrade",
-        0,
-        "#f5f5f5",
-    ),
-    Node(
-        "sim",
-        "Exchange simulator",
-        "quant_platform/simulator/server.py",
-        "ws+REST 127.0.0.1:9443\nfaults, replay",
-        0,
-        "#f5f5f5",
-    ),
-    Node(
-        "conn",
-        "FeedConnection",
-        "quant_platform/feed/connection.py",
-        "backoff + full jitter\nper-stream liveness",
-        1,
-    ),
-    Node(
-        "decoder",
-        "TradeDecoder",
-        "quant_platform/feed/decoder.py",
-        "msgspec, validate\n~µs/frame",
-        1,
-    ),
-    Node(
-        "continuity",
-        "TradeIdTracker + REST backfill",
-        "quant_platform/feed/backfill.py",
-        "dups dropped, gaps filled",
-        1,
-    ),
-    Node(
-        "buffer",
-        "TickBuffer",
-        "quant_platform/storage/tick_buffer.py",
-        "deque 1000/symbol\nread < 1 ms",
-        2,
-        "#d5e8d4",
-    ),
-    Node(
-        "redis_sink",
-        "RedisTickSink",
-        "quant_platform/storage/redis_sink.py",
-        "pipelined XADD\nRedis 127.0.0.1:56379",
-        2,
-        "#d5e8d4",
-    ),
-    Node(
-        "flusher",
-        "BatchFlusher + Spool",
-        "quant_platform/storage/batch_flusher.py",
-        "5 s or 1000 ticks, COPY\nTimescaleDB 127.0.0.1:55432",
-        2,
-        "#d5e8d4",
-    ),
-    Node(
-        "live",
-        "Live analytics",
-        "quant_platform/ingestion/live_analytics.py",
-        "every 5 s, all pairs\n< 100 ms/cycle",
-        3,
-        "#fff2cc",
-    ),
-    Node(
-        "lib",
-        "analytics library",
-        "quant_platform/analytics/pairs.py",
-        "OLS, ADF, EG, half-life\nVWAP, imbalance, regime",
-        3,
-        "#fff2cc",
-    ),
-    Node(
-        "alerts",
-        "AlertEngine",
-        "quant_platform/alerts/engine.py",
-        "every 500 ms\ncooldown, rate limit",
-        4,
-        "#f8cecc",
-    ),
-    Node(
-        "alert_sinks",
-        "Alert sinks",
-        "quant_platform/alerts/sinks.py",
-        "log, file, webhook, SMTP",
-        4,
-        "#f8cecc",
-    ),
-    Node(
-        "dashboard",
-        "Streamlit dashboard",
-        "dashboard/app.py",
-        "127.0.0.1:8501\nrefresh 5 s",
-        5,
-        "#e1d5e7",
-    ),
-    Node(
-        "ohlcv",
-        "ohlcv assets",
-        "quant_platform/orchestration/ohlcv/assets.py",
-        "hourly partitions\ntime_bucket, ≤ 30 s behind",
-        6,
-        "#ffe6cc",
-    ),
-    Node(
-        "stats",
-        "pair_statistics",
-        "quant_platform/orchestration/pair_statistics/assets.py",
-        "every 5 min",
-        6,
-        "#ffe6cc",
-    ),
-    Node(
-        "retention",
-        "retention job",
-        "quant_platform/orchestration/retention/jobs.py",
-        "drop_chunks 7 d, daily",
-        6,
-        "#ffe6cc",
-    ),
-    Node(
-        "sensors",
-        "alert sensors",
-        "quant_platform/orchestration/alerting/sensors.py",
-        "coint break, freshness,\nrun failure, dispatch",
-        6,
-        "#ffe6cc",
-    ),
-    Node(
-        "webserver", "Dagster webserver + daemon", "workspace.yaml", "127.0.0.1:3000", 6, "#ffe6cc"
-    ),
-]
+BOXES = {
+    "binance": Box(40, 100, 430, 160),
+    "sim": Box(580, 100, 290, 160),
+    "ws": Box(40, 340, 430, 270),
+    "backfill": Box(580, 340, 290, 130),
+    "health": Box(580, 520, 290, 130),
+    "redis_sink": Box(340, 740, 220, 120),
+    "flusher": Box(620, 720, 250, 190),
+    "spool": Box(630, 850, 230, 50),
+    "tickbuffer": Box(40, 1010, 250, 220),
+    "redis": Box(330, 1010, 260, 220),
+    "timescale": Box(620, 1010, 250, 220),
+    "analytics": Box(40, 1330, 430, 340),
+    "dagster": Box(560, 1330, 310, 430),
+    "resample": Box(570, 1400, 260, 80),
+    "assets": Box(570, 1490, 260, 80),
+    "schedules": Box(570, 1580, 260, 80),
+    "sensors": Box(570, 1670, 260, 80),
+    "alerts": Box(40, 1830, 430, 260),
+    "sinks": Box(580, 1830, 290, 100),
+    "alertstore": Box(580, 1990, 290, 110),
+    "dashboard": Box(40, 2190, 430, 190),
+}
+PARENT = {
+    "spool": "flusher",
+    **{k: "dagster" for k in ("resample", "assets", "schedules", "sensors")},
+}
 
-EDGES = [
-    Edge("binance", "conn", "trades"),
-    Edge("sim", "conn", "trades (offline default)"),
-    Edge("conn", "decoder", "frames"),
-    Edge("decoder", "continuity", "Trade"),
-    Edge("continuity", "buffer", "append"),
-    Edge("continuity", "redis_sink", "XADD"),
-    Edge("continuity", "flusher", "batch"),
-    Edge("buffer", "live", "bars", read=True),
-    Edge("live", "lib", "compute", read=True),
-    Edge("live", "redis_sink", "analytics cache TTL 60 s"),
-    Edge("live", "alerts", "metric snapshot", read=True),
-    Edge("alerts", "alert_sinks", "deliver"),
-    Edge("alerts", "flusher", "alert_events"),
-    Edge("redis_sink", "dashboard", "live", read=True),
-    Edge("flusher", "ohlcv", "trades", read=True),
-    Edge("ohlcv", "stats", "1m bars", read=True),
-    Edge("stats", "sensors", "p-values", read=True),
-    Edge("sensors", "alert_sinks", "dispatch runs"),
-    Edge("ohlcv", "dashboard", "bars", read=True),
+# Edge routes: where an edge leaves and enters its boxes ("t"/"b" with a page x, "l"/"r"
+# with a page y), way points in page coordinates, where the label sits (-1..1 along the
+# edge) and its offset; "vertical" turns the label for edges in the narrow corridors.
+ROUTES: dict[str, dict] = {
+    "binance_ws": {"from": ("b", 250), "to": ("t", 250)},
+    "sim_ws": {
+        "from": ("l", 200),
+        "to": ("t", 440),
+        "points": [(525, 200), (525, 320), (440, 320)],
+        "label_at": -0.6,
+    },
+    "sim_backfill": {"from": ("b", 725), "to": ("t", 725)},
+    "ws_backfill": {"from": ("r", 380), "to": ("l", 380), "points": [(525, 365)]},
+    "backfill_ws": {"from": ("l", 440), "to": ("r", 440), "points": [(525, 455)]},
+    "ws_health": {"from": ("r", 585), "to": ("l", 585)},
+    "ws_tickbuffer": {"from": ("b", 150), "to": ("t", 150)},
+    "ws_redissink": {"from": ("b", 420), "to": ("t", 420)},
+    "redissink_redis": {"from": ("b", 450), "to": ("t", 450)},
+    "ws_flusher": {
+        "from": ("b", 455),
+        "to": ("t", 660),
+        "points": [(455, 695), (660, 695)],
+        "label_at": 0.3,
+    },
+    "flusher_loop": {"points": [(820, 695), (885, 740)], "label_at": 0, "offset": (-80, -8)},
+    "flusher_timescale": {"from": ("b", 700), "to": ("t", 700)},
+    "tickbuffer_analytics": {"from": ("b", 150), "to": ("t", 150), "label_at": 0.45},
+    "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85},
+    "analytics_redis": {"from": ("t", 410), "to": ("b", 410)},
+    "analytics_timescale": {
+        "from": ("t", 455),
+        "to": ("b", 660),
+        "points": [(455, 1260), (660, 1260)],
+        "label_at": -0.8,
+    },
+    "redis_dagster": {
+        "from": ("r", 1180),
+        "to": ("t", 605),
+        "points": [(605, 1180)],
+        "label_at": 0.6,
+        "vertical": True,
+    },
+    "timescale_resample": {"from": ("b", 800), "to": ("t", 800)},
+    "resample_loop": {"points": [(852, 1415), (852, 1465)], "label_at": 0, "vertical": True},
+    "dagster_timescale": {"from": ("t", 745), "to": ("b", 745)},
+    "analytics_alerts": {"from": ("b", 170), "to": ("t", 170)},
+    "alerts_sinks": {"from": ("r", 1860), "to": ("l", 1880), "points": [(525, 1865)]},
+    "alerts_alertstore": {"from": ("r", 2030), "to": ("l", 2030)},
+    "alertstore_timescale": {
+        "from": ("r", 2030),
+        "to": ("r", 1200),
+        "points": [(885, 2030), (885, 1200)],
+        "label_at": 0.4,
+        "vertical": True,
+    },
+    "alertstore_redis": {
+        "from": ("t", 600),
+        "to": ("b", 525),
+        "points": [(600, 1960), (525, 1960)],
+        "label_at": 0.45,
+        "vertical": True,
+    },
+    "sensors_sinks": {"from": ("b", 725), "to": ("t", 725)},
+    "alerts_dashboard": {"from": ("b", 170), "to": ("t", 170), "label_at": -0.6},
+    "analytics_dashboard": {
+        "from": ("l", 1500),
+        "to": ("l", 2220),
+        "points": [(30, 1500), (30, 2220)],
+        "label_at": 0.05,
+        "vertical": True,
+    },
+    "redis_dashboard": {
+        "from": ("b", 345),
+        "to": ("l", 2360),
+        "points": [(345, 1250), (20, 1250), (20, 2360)],
+        "label_at": 0.55,
+        "vertical": True,
+    },
+    "timescale_dashboard": {
+        "from": ("r", 1040),
+        "to": ("r", 2330),
+        "points": [(895, 1040), (895, 2330)],
+        "label_at": 0.3,
+        "vertical": True,
+    },
+}
+
+LATENCY = [  # (text, x, y, w) near its component
+    ("< 10 ms", 170, 800, 80),
+    ("< 1 ms read", 180, 978, 100),
+    ("< 5 ms read/write", 460, 978, 130),
+    ("< 50 ms query", 740, 978, 120),
+    ("< 100 ms", 330, 1690, 80),
+    ("500 ms cycle", 330, 1800, 110),
+    ("5 s interval", 330, 2160, 100),
 ]
 
 FAILURES = [
-    "WS drop → backoff, reconnect,\nresubscribe, REST backfill",
-    "DB down → memory (bounded) →\nspool on disk → drained in order",
-    "Redis down → buffer serves,\ncache skipped, reconnect later",
-    "Silent subscription → named per\nstream, resubscribe / aggTrade",
-    "Bad frame → counted, dropped;\nSIGTERM → flush before exit",
+    (
+        "WebSocket Failure",
+        [
+            "Exponential backoff (full jitter, cap 30 s)",
+            "Max 10 retries (consecutive, then exit)",
+            "Reconnect automatically, resubscribe,",
+            "REST backfill from the last trade id",
+        ],
+    ),
+    (
+        "Database Failure",
+        [
+            "Batch buffer in memory (bounded)",
+            "then spool on disk, drained in order",
+            "Graceful degradation: feed keeps going",
+            "Log errors; rejected rows dead-lettered",
+        ],
+    ),
+    (
+        "Redis Failure",
+        [
+            "Use in-memory buffer (TickBuffer)",
+            "Skip caching layer (counted)",
+            "Continue operation, reconnect later",
+        ],
+    ),
 ]
 
 
-def drawio_xml() -> str:
+def _anchor(box: Box, side: str, at: int) -> tuple[float, float]:
+    """Relative exit/entry point on `box` for a side and a page coordinate along it."""
+    if side in "tb":
+        return round((at - box.x) / box.w, 4), 0 if side == "t" else 1
+    return 0 if side == "l" else 1, round((at - box.y) / box.h, 4)
+
+
+def _cell(
+    id_: str, value: str, style: str, box: Box, parent: str = "1", origin: tuple = (0, 0)
+) -> str:
+    x, y = box.x - origin[0], box.y - origin[1]
+    return (
+        f'<mxCell id="{id_}" value="{escape(value, {chr(34): "&quot;"})}" style="{style}" '
+        f'vertex="1" parent="{parent}"><mxGeometry x="{x}" y="{y}" width="{box.w}" '
+        f'height="{box.h}" as="geometry"/></mxCell>'
+    )
+
+
+def display_path(module: str) -> str:
+    """How the page shows a module path: relative to quant_platform/ (the title says so)."""
+    return module.removeprefix("quant_platform/")
+
+
+def _body(lines: list[str], modules: list[str]) -> str:
+    mods = " · ".join(display_path(m) for m in modules)
+    out = [
+        f'<font face="DejaVu Sans Mono" color="#444444" style="font-size:11px">{html.escape(mods)}</font>'
+    ]
+    for line in lines:
+        text = html.escape(line)
+        if line.endswith(":") or line.startswith(
+            ("Latency", "Update", "Check", "Access", "Use:", "TTL", "Retention")
+        ):
+            text = f"<b>{text}</b>"
+        out.append(text)
+    return "<br>".join(out)
+
+
+def drawio_xml(model: dict, versions: dict[str, str]) -> str:
+    """The mxfile XML for draw.io: one page, grid 10 px, snap on, orthogonal connectors."""
+    legend = {entry["category"]: entry for entry in model["legend"]}
+    comps = {c["id"]: c for c in model["component"]}
     cells = ['<mxCell id="0"/>', '<mxCell id="1" parent="0"/>']
-    width, height, gap_x, gap_y = 200, 70, 30, 60
-    per_layer: dict[int, int] = {}
-    pos: dict[str, tuple[int, int]] = {}
-    for i, name in enumerate(LAYERS):
-        y = 20 + i * (height + gap_y)
-        cells.append(
-            f'<mxCell id="layer{i}" value="{escape(name)}" style="text;fontStyle=1;align=left;" '
-            f'vertex="1" parent="1"><mxGeometry x="10" y="{y + 20}" width="120" height="30" '
-            'as="geometry"/></mxCell>'
+    cells.append(
+        _cell(
+            "title",
+            "<b>quant-platform architecture</b> · module paths in monospace are under "
+            "quant_platform/ unless they start with dashboard/ · generated by "
+            "scripts/architecture_diagram.py from scripts/architecture_model.toml",
+            f"text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;align=left;verticalAlign=middle;fontSize=14;fontFamily={FONT};whiteSpace=wrap;",
+            Box(10, 10, 1180, 40),
         )
-    for n in NODES:
-        k = per_layer.get(n.layer, 0)
-        per_layer[n.layer] = k + 1
-        x, y = 140 + k * (width + gap_x), 20 + n.layer * (height + gap_y)
-        pos[n.id] = (x, y)
-        label = f"<b>{escape(n.title)}</b><br>{escape(n.module)}<br><i>{escape(n.note)}</i>"
-        label = label.replace("\n", "<br>")
+    )
+    for id_, title, box in BANDS:
         cells.append(
-            f'<mxCell id="{n.id}" value="{escape(label, {chr(34): "&quot;"})}" '
-            f'style="rounded=1;whiteSpace=wrap;html=1;fillColor={n.fill};fontSize=10;" vertex="1" '
-            f'parent="1"><mxGeometry x="{x}" y="{y}" width="{width}" height="{height}" '
-            'as="geometry"/></mxCell>'
+            _cell(
+                id_,
+                title,
+                "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;"
+                "startSize=28;fillColor=none;swimlaneFillColor=none;strokeColor=#999999;dashed=1;"
+                f"fontSize=14;fontStyle=1;align=left;spacingLeft=34;fontColor=#444444;fontFamily={FONT};",
+                box,
+            )
         )
-    for j, text in enumerate(FAILURES):
-        cells.append(
-            f'<mxCell id="fail{j}" value="{escape(text)}" style="shape=note;whiteSpace=wrap;'
-            f'fillColor=#fad9d5;fontSize=9;" vertex="1" parent="1"><mxGeometry x="1300" '
-            f'y="{20 + j * 95}" width="210" height="80" as="geometry"/></mxCell>'
+    for cid, comp in comps.items():
+        box = BOXES[cid]
+        cat = legend[comp["category"]]
+        parent = PARENT.get(cid)
+        origin = (BOXES[parent].x, BOXES[parent].y) if parent else (0, 0)
+        title = (comp.get("icon", "") + "  " + comp["title"]).strip()
+        common = (
+            f"fillColor={cat['fill']};strokeColor={cat['stroke']};shadow=1;html=1;"
+            f"whiteSpace=wrap;fontFamily={FONT};qpBox=1;qpCategory={comp['category']};"
         )
-    for k, e in enumerate(EDGES):
-        dash = "dashed=1;dashPattern=1 3;" if e.read else ""
+        if comp.get("shape") == "datastore":
+            label = f'<b style="font-size:15px">{html.escape(title)}</b><br>' + _body(
+                comp["lines"], comp["modules"]
+            )
+            cells.append(
+                _cell(
+                    cid,
+                    label,
+                    "shape=cylinder;fontColor=#222222;boundedLbl=1;backgroundOutline=1;size=15;verticalAlign=top;"
+                    f"spacingTop=24;align=left;spacingLeft=10;fontSize=13;{common}",
+                    box,
+                    parent or "1",
+                    origin,
+                )
+            )
+            continue
+        if parent:  # a part inside a container: a plain box, title inline
+            label = f"<b>{html.escape(title)}</b> " + _body(comp["lines"], comp["modules"])
+            cells.append(
+                _cell(
+                    cid,
+                    label,
+                    "rounded=1;arcSize=8;verticalAlign=top;align=left;spacingLeft=6;spacingTop=2;"
+                    f"fontSize=12;fontColor=#222222;{common}",
+                    box,
+                    parent,
+                    origin,
+                )
+            )
+            continue
+        start = 30
         cells.append(
-            f'<mxCell id="e{k}" value="{escape(e.label)}" style="endArrow=block;html=1;'
-            f'fontSize=9;{dash}" edge="1" parent="1" source="{e.src}" target="{e.dst}">'
-            '<mxGeometry relative="1" as="geometry"/></mxCell>'
+            _cell(
+                cid,
+                html.escape(title),
+                f"swimlane;shape=swimlane;fontColor=#222222;container=1;collapsible=0;rounded=1;arcSize=6;startSize={start};"
+                f"swimlaneFillColor={cat['fill']};fontStyle=1;fontSize=15;{common}",
+                box,
+                parent or "1",
+                origin,
+            )
+        )
+        tags = comp.get("tags", [])
+        kids = [BOXES[k].y for k, p in PARENT.items() if p == cid]
+        bottom = min(kids) - box.y if kids else box.h - (36 if tags else 0)
+        cells.append(
+            _cell(
+                f"{cid}_body",
+                _body(comp["lines"], comp["modules"]),
+                "text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;whiteSpace=wrap;"
+                "align=left;verticalAlign=top;spacingLeft=8;spacingTop=2;fontSize=13;"
+                f"fontFamily={FONT};",
+                Box(0, start, box.w, bottom - start),
+                cid,
+            )
+        )
+        for k, tag in enumerate(tags):
+            cells.append(
+                _cell(
+                    f"{cid}_tag{k}",
+                    html.escape(tag),
+                    "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fontColor=#222222;fillColor=#ffffff;strokeColor="
+                    f"{cat['stroke']};fontStyle=2;fontFamily={FONT};",
+                    Box(10 + k * 170, box.h - 32, 160, 24),
+                    cid,
+                )
+            )
+    note_style = (
+        "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fillColor=#f5f5f5;strokeColor=#666666;"
+        f"fontColor=#333333;fontFamily={FONT};qpBox=1;qpCategory=note;"
+    )
+    for k, (text, x, y, w) in enumerate(LATENCY):
+        cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 22)))
+    # Sidebar: failure modes, then the legend.
+    y = 60
+    cells.append(
+        _cell(
+            "failures",
+            "Failure modes &amp; handling",
+            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
+            "fillColor=none;strokeColor=#999999;dashed=1;fontSize=14;fontStyle=1;fontColor=#444444;"
+            f"fontFamily={FONT};",
+            Box(910, y, 280, 560),
+        )
+    )
+    fy = 40
+    for k, (title, lines) in enumerate(FAILURES):
+        h = 34 + 17 * len(lines) + 8
+        body = f"<b>{html.escape(title)}:</b><br>" + "<br>".join(
+            "→ " + html.escape(s) for s in lines
+        )
+        cells.append(
+            _cell(
+                f"failure{k}",
+                body,
+                note_style.replace("fontSize=11", "fontSize=12")
+                + "align=left;verticalAlign=top;spacingLeft=6;shadow=1;",
+                Box(10, fy, 260, h),
+                "failures",
+            )
+        )
+        fy += h + 16
+    ly = 640
+    cells.append(
+        _cell(
+            "legend",
+            "Colour legend",
+            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
+            "fillColor=none;strokeColor=#999999;fontSize=14;fontStyle=1;fontColor=#444444;"
+            f"fontFamily={FONT};",
+            Box(910, ly, 280, 40 + 40 * len(model["legend"]) + 100),
+        )
+    )
+    for k, entry in enumerate(model["legend"]):
+        cells.append(
+            _cell(
+                f"legend_{entry['category']}",
+                html.escape(entry["label"]),
+                f"rounded=1;html=1;whiteSpace=wrap;fontSize=11;align=left;fontColor=#222222;spacingLeft=6;"
+                f"fillColor={entry['fill']};strokeColor={entry['stroke']};fontFamily={FONT};"
+                f"qpLegend={entry['category']};",
+                Box(10, 38 + 40 * k, 260, 34),
+                "legend",
+            )
+        )
+    ey = 38 + 40 * len(model["legend"]) + 4
+    for k, (kind, text) in enumerate(
+        [("flow", "data flow"), ("read", "read"), ("async", "async callback")]
+    ):
+        yy = ey + 26 * k + 12
+        cells.append(
+            _cell(
+                f"legend_{kind}_lbl",
+                text,
+                f"text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;fontSize=11;align=left;fontFamily={FONT};",
+                Box(110, yy - 12, 150, 24),
+                "legend",
+            )
+        )
+        cells.append(
+            f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" edge="1" parent="legend">'
+            f'<mxGeometry relative="1" as="geometry"><mxPoint x="14" y="{yy}" as="sourcePoint"/>'
+            f'<mxPoint x="100" y="{yy}" as="targetPoint"/></mxGeometry></mxCell>'
+        )
+    # Technology stack labels at the bottom.
+    stack = [
+        "Python 3.11+",
+        "asyncio",
+        f"TimescaleDB {model['services']['timescaledb']} (PostgreSQL {model['services']['postgresql']})",
+        f"Redis {model['services']['redis']}",
+        f"Streamlit {versions['streamlit']}",
+        f"Plotly {versions['plotly']}",
+        f"statsmodels {versions['statsmodels']}",
+        f"pandas {versions['pandas']} / numpy {versions['numpy']}",
+        f"Dagster {versions['dagster']}",
+        f"websockets {versions['websockets']}",
+        f"msgspec {versions['msgspec']}",
+        f"psycopg {versions['psycopg']}",
+    ]
+    top = BANDS[-1][2].y + BANDS[-1][2].h + 20
+    cells.append(
+        _cell(
+            "stack_title",
+            "<b>Technology stack</b> (the versions the venv and the local services run)",
+            "text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;align=left;"
+            f"fontSize=13;fontFamily={FONT};",
+            Box(10, top, 600, 24),
+        )
+    )
+    sx, sy = 10, top + 30
+    for k, text in enumerate(stack):
+        w = 30 + 8 * len(text)
+        w = (w + 9) // 10 * 10
+        if sx + w > 1190:
+            sx, sy = 10, sy + 34
+        cells.append(
+            _cell(
+                f"stack{k}",
+                html.escape(text),
+                f"rounded=1;html=1;whiteSpace=wrap;fontSize=12;fontColor=#222222;fillColor=#ffffff;strokeColor=#666666;fontFamily={FONT};",
+                Box(sx, sy, w, 26),
+            )
+        )
+        sx += w + 10
+    # Edges.
+    for edge in model["edge"]:
+        route = ROUTES[edge["id"]]
+        style = EDGE_BASE + EDGE_KIND[edge["kind"]]
+        if route.get("vertical"):
+            style += "horizontal=0;"
+        if "from" in route:
+            ex, ey = _anchor(BOXES[edge["src"]], *route["from"])
+            nx, ny = _anchor(BOXES[edge["dst"]], *route["to"])
+            style += (
+                f"exitX={ex};exitY={ey};exitDx=0;exitDy=0;"
+                f"entryX={nx};entryY={ny};entryDx=0;entryDy=0;"
+            )
+        pts = "".join(f'<mxPoint x="{x}" y="{y}"/>' for x, y in route.get("points", []))
+        points = f'<Array as="points">{pts}</Array>' if pts else ""
+        at = route.get("label_at")
+        geo_x = f' x="{at}"' if at is not None else ""
+        if "offset" in route:
+            points += '<mxPoint x="{}" y="{}" as="offset"/>'.format(*route["offset"])
+        cells.append(
+            f'<mxCell id="{edge["id"]}" value="{escape(edge["label"])}" style="{style}" edge="1" '
+            f'parent="1" source="{edge["src"]}" target="{edge["dst"]}">'
+            f'<mxGeometry{geo_x} relative="1" as="geometry">{points}</mxGeometry></mxCell>'
         )
     body = "\n        ".join(cells)
-    return f"""<mxfile host="quant-platform" type="device">
+    height = sy + 60
+    return f"""<mxfile host="quant-platform" agent="scripts/architecture_diagram.py" type="device">
   <diagram id="architecture" name="quant-platform architecture">
-    <mxGraphModel dx="1600" dy="1000" grid="1" gridSize="10" page="1" pageWidth="1600" pageHeight="1100">
+    <mxGraphModel dx="1200" dy="{height}" grid="1" gridSize="10" guides="1" tooltips="1" connect="1" arrows="1" fold="1" page="1" pageScale="1" pageWidth="{PAGE_W}" pageHeight="{height}" math="0" shadow="1">
       <root>
         {body}
       </root>
@@ -267,57 +549,122 @@ def drawio_xml() -> str:
 """
 
 
-def dot_source() -> str:
-    lines = [
-        "digraph qp {",
-        '  graph [rankdir=TB, fontname="Helvetica", nodesep=0.35, ranksep=0.55, '
-        'label="quant-platform — solid: writes, dotted: reads", labelloc=t, fontsize=18];',
-        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
-        '  edge [fontname="Helvetica", fontsize=8];',
-    ]
-    for i, name in enumerate(LAYERS):
-        lines.append(f'  subgraph cluster_{i} {{ label="{name}"; style=dashed; color=grey60;')
-        for n in NODES:
-            if n.layer == i:
-                note = n.note.replace("\n", "\\n")
-                lines.append(
-                    f'    {n.id} [label="{n.title}\\n{n.module}\\n{note}", fillcolor="{n.fill}"];'
-                )
-        lines.append("  }")
-    lines.append('  subgraph cluster_f { label="failure modes"; style=filled; color="#fdecea";')
-    for j, text in enumerate(FAILURES):
-        lines.append(f'    f{j} [shape=note, label="{text}", fillcolor="#fad9d5"];')
-    lines.append("  }")
-    layer_of = {n.id: n.layer for n in NODES}
-    for e in EDGES:
-        style = "dotted" if e.read else "solid"
-        # Only edges that go down the main stack shape the layout; the rest just connect.
-        down = layer_of[e.src] < layer_of[e.dst] and layer_of[e.dst] < len(LAYERS) - 1
-        extra = "" if down else ", constraint=false"
-        lines.append(f'  {e.src} -> {e.dst} [label="{e.label}", style={style}{extra}];')
-    lines.append("  sim -> f0 [style=invis]; f0 -> f1 -> f2 -> f3 -> f4 [style=invis];")
-    lines.append(
-        "  sim -> webserver [style=invis]; webserver -> ohlcv -> stats -> sensors [style=invis];"
+# --- PNG ----------------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG")
+    out, pos = [], 8
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        out.append((png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def embed_mxfile(png: bytes, mxfile: str) -> bytes:
+    """Put a tEXt `mxfile` chunk (URL-encoded XML) before the first IDAT, as draw.io does.
+
+    Any diagram the PNG already carried is replaced.
+
+    Raises:
+        ValueError: `png` is not a PNG with image data.
+    """
+    value = urllib.parse.quote(mxfile, safe="-_.!~*'()")  # = JavaScript encodeURIComponent
+    out = [b"\x89PNG\r\n\x1a\n"]
+    placed = False
+    for kind, data in _chunks(png):
+        if kind in (b"tEXt", b"zTXt") and data.startswith(b"mxfile\x00"):
+            continue
+        if kind == b"IDAT" and not placed:
+            out.append(_chunk(b"tEXt", b"mxfile\x00" + value.encode("ascii")))
+            placed = True
+        out.append(_chunk(kind, data))
+    if not placed:
+        raise ValueError("PNG has no IDAT chunk")
+    return b"".join(out)
+
+
+def extract_mxfile(png: bytes) -> str | None:
+    """The mxfile XML draw.io would read back from a PNG (tEXt or zTXt `mxfile`), or None."""
+    for kind, data in _chunks(png):
+        if kind in (b"tEXt", b"zTXt"):
+            key, _, rest = data.partition(b"\x00")
+            if key == b"mxfile":
+                raw = zlib.decompress(rest[1:]) if kind == b"zTXt" else rest
+                return urllib.parse.unquote(raw.decode("latin-1"))
+    return None
+
+
+def render_png(mxfile: str) -> tuple[bytes, dict]:
+    """Render the diagram with mxGraph in headless Chromium; PNG bytes and the render report."""
+    from playwright.sync_api import sync_playwright
+
+    model_xml = re.search(r"<mxGraphModel.*</mxGraphModel>", mxfile, re.S)
+    if model_xml is None:
+        raise ValueError("mxfile has no mxGraphModel")
+    page_html = (
+        "<!doctype html><html><head><meta charset='utf-8'><style>"
+        f"html,body{{margin:0;background:#fff;font-family:'{FONT}'}}"
+        "#graph{position:relative;overflow:hidden;width:1400px;height:3200px}</style>"
+        "<script>var mxBasePath='.',mxLoadResources=false,mxLoadStylesheet=false,"
+        "mxForceIncludes=false,mxResourceExtension='.txt';</script></head>"
+        "<body><div id='graph'></div></body></html>"
     )
-    lines.append("  retention -> sensors [style=invis]; webserver -> retention [style=invis];")
-    lines.append("  buffer -> live [style=invis]; live -> alerts -> dashboard [style=invis];")
-    lines.append("}")
-    return "\n".join(lines)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3200}, device_scale_factor=1)
+            page.set_content(page_html)
+            page.add_script_tag(path=str(MXCLIENT))
+            page.add_script_tag(path=str(RENDER_JS))
+            report = page.evaluate("xml => window.qpRender(xml)", model_xml.group(0))
+            x, y, w, h = report["bounds"]
+            pad = 10
+            png = page.screenshot(
+                clip={
+                    "x": max(0, x - pad),
+                    "y": max(0, y - pad),
+                    "width": w + 2 * pad,
+                    "height": h + 2 * pad,
+                },
+                animations="disabled",
+            )
+        finally:
+            browser.close()
+    return png, report
 
 
-def main() -> int:
-    DOCS.mkdir(exist_ok=True)
-    (DOCS / "architecture.drawio").write_text(drawio_xml(), encoding="utf-8")
-    dot = shutil.which("dot")
-    if dot is None:
-        print("Graphviz `dot` not found: apt-get install graphviz", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--drawio-only", action="store_true", help="write the .drawio, skip the PNG"
+    )
+    parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/)")
+    args = parser.parse_args(argv)
+    model = load_model()
+    xml = drawio_xml(model, stack_versions())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "architecture.drawio").write_text(xml, encoding="utf-8")
+    if args.drawio_only:
+        return 0
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} not found: run `bash scripts/setup.sh --test`", file=sys.stderr)
         return 1
-    subprocess.run(
-        [dot, "-Tpng", "-Gdpi=110", "-o", str(DOCS / "architecture.png")],
-        input=dot_source().encode(),
-        check=True,
-    )
-    print(f"wrote {DOCS / 'architecture.drawio'} and {DOCS / 'architecture.png'}")
+    png, report = render_png(xml)
+    if report["problems"]:
+        print("diagram not written, the render shows:", file=sys.stderr)
+        for p in report["problems"]:
+            print("  " + p, file=sys.stderr)
+        (args.out / "architecture.rejected.png").write_bytes(embed_mxfile(png, xml))
+        return 1
+    (args.out / "architecture.png").write_bytes(embed_mxfile(png, xml))
+    print(f"wrote {args.out / 'architecture.drawio'} and {args.out / 'architecture.png'}")
     return 0
 
 
