@@ -31,8 +31,8 @@ MetricSnapshot = dict[str, dict[str, float]]
 PAIR_STATS_SQL = """
 INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval,
     window_size, hedge_ratio, intercept, spread_mean, spread_std, zscore, correlation,
-    adf_stat, adf_pvalue, half_life, n_obs)
-VALUES (%s, %s, %s, 'live', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    adf_stat, adf_pvalue, eg_pvalue, half_life, n_obs)
+VALUES (%s, %s, %s, 'live', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
 
@@ -155,6 +155,7 @@ class LiveAnalytics:
                             "correlation",
                             "adf_stat",
                             "adf_pvalue",
+                            "coint_pvalue",  # stored as eg_pvalue: the live tile's value
                             "half_life",
                         )
                     ),

@@ -61,6 +61,7 @@ def test_definitions_load_and_everything_resolves() -> None:
         "trades_no_duplicates",
         "trades_minutes_without_trades",
         "trades_feed_freshness",
+        "pairs_written",
     }
 
 

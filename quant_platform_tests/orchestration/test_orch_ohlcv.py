@@ -161,3 +161,21 @@ def test_open_partition_sensor_requests_current_hour(instance: DagsterInstance) 
     keys = [r.partition_key for r in result.run_requests]
     assert partition_key_for(now) in keys or partition_key_for(now - timedelta(seconds=5)) in keys
     assert result.cursor == result.run_requests[-1].run_key
+
+
+def test_resample_job_evaluates_the_ohlcv_checks(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    """Every resample run evaluates the OHLCV checks: none is left "Not evaluated"."""
+    from quant_platform.definitions import defs
+
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    seed_frame(db, synthetic_trades(SYMBOLS, hour, now, 200, seed=9))
+    job = defs.resolve_job_def("ohlcv_resample_job")
+    result = job.execute_in_process(
+        partition_key=partition_key_for(now), resources=resources, instance=instance
+    )
+    assert result.success
+    evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evals == {"ohlcv_consistency": True, "ohlcv_matches_trades": True}

@@ -99,6 +99,26 @@ def test_pair_with_no_bars_is_skipped_not_failed(
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["pairs_written"].value == 0 and len(meta["pairs_skipped"].value) == 6
+    assert meta["warning"].value.startswith("6 of 6 pairs skipped")
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "pairs_written" and not check.passed
+    assert check.severity.value == "ERROR"
+
+
+def test_pairs_written_check_passes_when_every_pair_is_written(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    seed_bars(db)
+    platform = PlatformSettingsResource(
+        symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], stats_lookback_minutes=N + 5
+    )
+    result = materialize(
+        [pair_statistics], resources={**resources, "platform": platform}, instance=instance
+    )
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["pairs_written"].value == 3
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert "warning" not in meta
 
 
 def test_closed_bars_sensor_fires_once_per_change(

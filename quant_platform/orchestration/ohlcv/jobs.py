@@ -8,9 +8,11 @@ from quant_platform.orchestration.ohlcv.assets import ohlcv
 # so the open-partition refresh always has a slot; priority puts it first in the queue.
 RESAMPLE_LANE_TAGS: dict[str, str] = {"qp/lane": "resample", "dagster/priority": "10"}
 
+# The OHLCV checks run with every resample (they are cheap: a day's bars and a few
+# sampled minutes), so the latest materialisation is never shown "Not evaluated".
 ohlcv_resample_job = define_asset_job(
     name="ohlcv_resample_job",
-    selection=AssetSelection.assets(ohlcv).without_checks(),
+    selection=AssetSelection.assets(ohlcv),
     executor_def=in_process_executor,
     description="Resample one hourly partition of trades into 1m/5m/1h bars (the sensor's target).",
 )

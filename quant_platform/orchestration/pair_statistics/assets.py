@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import psycopg
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from quant_platform.orchestration.ohlcv.assets import ohlcv
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
@@ -121,6 +130,16 @@ def _fmt(v: object) -> str:
         "`pair_statistics` with source='batch'. Every 5 min and after closed bars change."
     ),
     metadata={"table": "pair_statistics", "source": "batch"},
+    check_specs=[
+        AssetCheckSpec(
+            "pairs_written",
+            asset="pair_statistics",
+            description=(
+                "Fails (error) when a run wrote no pair at all; warns when some pairs "
+                "were skipped (too few aligned bars). Evaluated by every run."
+            ),
+        )
+    ],
 )
 def pair_statistics(
     context: AssetExecutionContext,
@@ -151,8 +170,24 @@ def pair_statistics(
     cols = ["symbol_y", "symbol_x", "hedge_ratio", "zscore", "eg_pvalue", "half_life", "n_obs"]
     table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     table += "".join("| " + " | ".join(_fmt(r[c]) for c in cols) + " |\n" for r in rows)
+    warning = (
+        f"{len(skipped)} of {len(pairs)} pairs skipped: "
+        + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))
+        if skipped
+        else ""
+    )
+    check = AssetCheckResult(
+        check_name="pairs_written",
+        passed=bool(rows) and not skipped,
+        severity=AssetCheckSeverity.ERROR if not rows else AssetCheckSeverity.WARN,
+        metadata={"pairs_written": len(rows), "pairs_skipped": len(skipped), "warning": warning},
+        description=warning or f"all {len(rows)} pairs written",
+    )
+    extra = {"warning": MetadataValue.text(warning)} if warning else {}
     return MaterializeResult(
+        check_results=[check],
         metadata={
+            **extra,
             "computed_at": MetadataValue.timestamp(now),
             "pairs_written": len(rows),
             "pairs_skipped": MetadataValue.json(skipped),
@@ -160,5 +195,5 @@ def pair_statistics(
             "bars": len(closes),
             "summary": MetadataValue.md(table),
             "dagster/row_count": len(rows),
-        }
+        },
     )
