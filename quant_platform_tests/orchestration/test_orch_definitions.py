@@ -1,11 +1,15 @@
 """The code location loads, and every job, schedule and sensor resolves."""
 
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
-from dagster import AssetKey, Definitions
-from dagster._config import validate_config
-from dagster._core.instance.config import dagster_instance_config_schema
+from dagster import AssetKey, DagsterInstance, Definitions, QueuedRunCoordinator
+from psycopg import sql
 
 from quant_platform.definitions import defs
 
@@ -17,6 +21,7 @@ JOBS = {
     "daily_report_job",
     "retention_job",
     "quality_checks_job",
+    "alert_record_job",
     "alert_dispatch_job",
     "pair_screen_job",
 }
@@ -73,12 +78,32 @@ def test_ohlcv_is_hourly_single_run_backfill_and_trades_is_external() -> None:
     assert not graph.get(AssetKey("trades")).is_materializable
 
 
-def test_instance_yaml_templates_validate() -> None:
-    schema = dagster_instance_config_schema()
-    for name in ("dagster.yaml", "dagster_postgres.yaml"):
-        config = yaml.safe_load((ORCH / name).read_text())
-        result = validate_config(schema, config)
-        assert result.success, (name, result.errors)
-        limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
-        assert {"key": "qp/lane", "value": "resample", "limit": 1} in limits
-        assert {"key": "dagster/backfill", "limit": 1} in limits
+@pytest.fixture()
+def dagster_pg_url(pg_server_url: str) -> Iterator[str]:
+    """An empty database of its own for dagster-postgres's tables, dropped afterwards."""
+    name = f"qp_dagster_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield pg_server_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.mark.parametrize("name", ["dagster.yaml", "dagster_postgres.yaml"])
+def test_instance_yaml_templates_load(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dagster_pg_url: str
+) -> None:
+    """Each template loads as a real instance (SQLite, or PostgreSQL on the test server)."""
+    shutil.copy(ORCH / name, tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.get_runs() == []
+    limits = yaml.safe_load((ORCH / name).read_text())["run_coordinator"]["config"][
+        "tag_concurrency_limits"
+    ]
+    assert {"key": "qp/lane", "value": "resample", "limit": 1} in limits
+    assert {"key": "dagster/backfill", "limit": 1} in limits
