@@ -23,6 +23,7 @@ into the database and the replay see exactly the venue's digits.
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import time
@@ -31,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -102,6 +104,8 @@ class FileKind:
     parse: Callable[[list[str]], tuple]
     table: str
     stream_kind: str = ""  # `trades.kind` for trade files: "trade" / "aggTrade"
+    # line → fields; None: the venue's CSV (split on commas, optional header row)
+    split: Callable[[str], list[str]] | None = None
 
 
 _KINDS: dict[str, FileKind] = {}
@@ -264,6 +268,72 @@ KLINES = register_kind(
 )
 
 
+def _ndjson_trade_fields(line: str) -> list[str]:
+    """One NDJSON trade → the trades-CSV fields, so the same row checks apply.
+
+    Accepts the venue's stream names (`t`/`a`, `p`, `q`, `T`, `m`) or spelled-out
+    ones (`id`/`trade_id`, `price`, `qty`, `time`, `is_buyer_maker`).
+    """
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise RowError("malformed", "not a JSON object") from None
+    if not isinstance(obj, dict):
+        raise RowError("malformed", "not a JSON object")
+
+    def pick(*names: str) -> str:
+        for n in names:
+            if n in obj and obj[n] is not None:
+                v = obj[n]
+                return str(v).lower() if isinstance(v, bool) else str(v)
+        raise RowError("malformed", f"missing {names[0]}")
+
+    tid = pick("id", "trade_id", "t", "a")
+    return [
+        tid,
+        pick("price", "p"),
+        pick("qty", "q", "quantity"),
+        "",
+        pick("time", "T"),
+        pick("is_buyer_maker", "m"),
+    ]
+
+
+def _iso_or_ms(text: str) -> str:
+    t = text.strip()
+    if t.lstrip("-").isdigit():
+        return t
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise RowError("malformed", f"time {text!r} is neither epoch ms nor ISO 8601") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return str(int(dt.timestamp() * 1000))
+
+
+def parse_ohlc_row(f: list[str]) -> KlineRecord:
+    """`time,open,high,low,close,volume` (time epoch ms or ISO 8601, UTC if naive)."""
+    fields = [_iso_or_ms(f[0]), f[1], f[2], f[3], f[4], f[5], "", "", "0", "0", "", ""]
+    rec = parse_kline_row(fields[:7] + ["0", "0", "0", "0", "0"])
+    return rec._replace(quote_volume="", trade_count=0, taker_buy_volume="")
+
+
+NDJSON_TRADES = register_kind(
+    FileKind(
+        "tradesNdjson",
+        TRADES.columns,
+        parse_trade_row,
+        "trades",
+        "trade",
+        split=_ndjson_trade_fields,
+    )
+)
+OHLC = register_kind(
+    FileKind("ohlc", ("time", "open", "high", "low", "close", "volume"), parse_ohlc_row, "ohlcv")
+)
+
+
 @dataclass(frozen=True)
 class FileIdentity:
     """What a file holds: symbol, kind and (klines only) bar interval."""
@@ -403,12 +473,30 @@ def iter_chunks(
     fk = ident.kind
     ncols = len(fk.columns)
     parse = fk.parse
+    split = fk.split
     chunk: list[tuple] = []
     first_ms = last_ms = None
     with open_text(path, data) as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
+                continue
+            if split is not None:
+                report.rows_read += 1
+                try:
+                    rec = parse(split(line))
+                except RowError as err:
+                    report.reject(lineno, err, line)
+                    continue
+                t = rec[0]
+                first_ms = t if first_ms is None or t < first_ms else first_ms
+                last_ms = t if last_ms is None or t > last_ms else last_ms
+                chunk.append(rec)
+                if len(chunk) >= chunk_rows:
+                    report.accepted += len(chunk)
+                    report.first_ms, report.last_ms = first_ms, last_ms
+                    yield chunk
+                    chunk = []
                 continue
             fields = line.split(",")
             if report.rows_read == 0 and not report.had_header and lineno == 1:

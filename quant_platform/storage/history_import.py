@@ -203,3 +203,80 @@ def import_files(
         for p in paths:
             summary.files.append(import_file(conn, p, symbol, kind, on_progress))
     return summary
+
+
+# --- dashboard uploads: same parser, own tables, tagged with a source --------------------------
+_UP_TRADES_DDL = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS qp_upload_trades (t_ms int8, symbol text, kind text,"
+    " trade_id int8, price float8, qty float8, m bool) ON COMMIT DELETE ROWS"
+)
+_UP_TRADES_COPY = sql.SQL("COPY qp_upload_trades FROM STDIN")
+_UP_TRADES_INSERT = sql.SQL(
+    "INSERT INTO uploaded_trades (source, time, symbol, kind, trade_id, price, qty,"
+    " is_buyer_maker) SELECT %s, 'epoch'::timestamptz + t_ms * interval '1 millisecond',"
+    " symbol, kind, trade_id, price, qty, m FROM qp_upload_trades ON CONFLICT DO NOTHING"
+)
+_UP_BARS_DDL = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS qp_upload_bars (t_ms int8, symbol text, interval text,"
+    " open float8, high float8, low float8, close float8, volume float8, quote_volume float8)"
+    " ON COMMIT DELETE ROWS"
+)
+_UP_BARS_COPY = sql.SQL("COPY qp_upload_bars FROM STDIN")
+_UP_BARS_INSERT = sql.SQL(
+    "INSERT INTO uploaded_ohlcv (source, bucket, symbol, interval, open, high, low, close,"
+    " volume, quote_volume) SELECT %s, 'epoch'::timestamptz + t_ms * interval '1 millisecond',"
+    " symbol, interval, open, high, low, close, volume, quote_volume FROM qp_upload_bars"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def store_upload(
+    conn: psycopg.Connection, source: str, ident: FileIdentity, records: list[tuple]
+) -> int:
+    """Store parsed upload records under `source` in uploaded_trades / uploaded_ohlcv.
+
+    Never touches the feed's `trades`/`ohlcv`. Idempotent per (source, row).
+    Returns rows inserted.
+
+    Raises:
+        ValueError: an empty source tag, or a kind with no upload table.
+        psycopg.Error: the database refused or is unreachable.
+    """
+    source = source.strip()
+    if not source:
+        raise ValueError("source tag is empty; name the upload, e.g. upload:my-backtest-data")
+    if not records:
+        return 0
+    if ident.kind.table == "trades":
+        ddl, copy_sql, insert = _UP_TRADES_DDL, _UP_TRADES_COPY, _UP_TRADES_INSERT
+        kind = ident.kind.stream_kind
+        body = "".join(
+            f"{r[0]}\t{ident.symbol}\t{kind}\t{r[1]}\t{r[2]}\t{r[3]}\t{'t' if r[4] else 'f'}\n"
+            for r in records
+        )
+    elif ident.kind.table == "ohlcv":
+        ddl, copy_sql, insert = _UP_BARS_DDL, _UP_BARS_COPY, _UP_BARS_INSERT
+        iv = ident.interval or "1m"
+        body = "".join(
+            f"{r[0]}\t{ident.symbol}\t{iv}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t"
+            f"{r[6] if r[6] != '' else chr(92) + 'N'}\n"
+            for r in records
+        )
+    else:
+        raise ValueError(f"{ident.kind.name} files can't be uploaded (no upload table)")
+    conn.execute(ddl)
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy(copy_sql) as copy:
+            copy.write(body.encode())
+        cur.execute(insert, (source,))
+        return max(cur.rowcount, 0)
+
+
+def upload_sources(conn: psycopg.Connection) -> list[tuple]:
+    """(source, table, symbol, rows, first, last) of everything uploaded."""
+    return conn.execute(
+        "SELECT source, 'trades', symbol, count(*), min(time), max(time) FROM uploaded_trades"
+        " GROUP BY 1, 2, 3 UNION ALL"
+        " SELECT source, 'ohlcv', symbol, count(*), min(bucket), max(bucket) FROM uploaded_ohlcv"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
