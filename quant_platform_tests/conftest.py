@@ -69,7 +69,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE trades, ohlcv, pair_statistics, alert_events, alert_rules, pair_screens,"
-            " live_pairs, uploaded_trades, uploaded_ohlcv RESTART IDENTITY"
+            " live_pairs, uploaded_trades, uploaded_ohlcv, funding_rates RESTART IDENTITY"
         )
         yield conn
 

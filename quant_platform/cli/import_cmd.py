@@ -16,6 +16,7 @@ import psycopg
 
 from quant_platform.config import Settings
 from quant_platform.feed.public_files import known_kinds
+from quant_platform.storage import funding_store  # noqa: F401 - registers fundingRate files
 from quant_platform.storage.history_import import ImportSummary, import_file
 
 

@@ -14,6 +14,11 @@ With `history_s` the synthetic venue also has a past: at start it generates the
 last `history_s` seconds of trades (at `history_rate`) on the same market model
 and ids the live stream then continues, so a client can seed hours of data
 through REST exactly as it would from the real venue.
+
+Funding (simulator/funding.py): `/fapi/v1/fundingRate` serves settled rates every
+8 h and `<symbol>@markPrice` on /market sends the rate for the next funding time
+every `mark_price_interval_s`; both from one deterministic rate per (symbol,
+funding time), read against `clock_ms` (wall clock unless a test speeds it up).
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ from quant_platform.feed.routes import MAX_INCOMING_MESSAGES_PER_S, MAX_STREAMS_
 from quant_platform.feed.routes import route_for as _route_for
 from quant_platform.simulator.arrivals import SimAgg, SimFill, SimOrder, SyntheticSource
 from quant_platform.simulator.faults import FaultConfig, FaultState
+from quant_platform.simulator.funding import (
+    FUNDING_PATH,
+    MARK_PRICE_KINDS,
+    funding_rate_rows,
+    mark_price_payload,
+)
 from quant_platform.simulator.market import MarketModel
 
 log = logging.getLogger(__name__)
@@ -50,6 +61,7 @@ WEIGHTS = {
     "/fapi/v1/trades": 5,
     "/fapi/v1/historicalTrades": 20,
     "/fapi/v1/klines": 5,
+    FUNDING_PATH: 1,
 }
 KLINE_INTERVALS_MS = {
     "1m": 60_000,
@@ -180,6 +192,8 @@ class ExchangeSimulator:
         ping_interval_s: float | None = 180.0,
         history_s: float = 0.0,
         history_rate: float | None = None,
+        mark_price_interval_s: float = 1.0,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.symbols = tuple(s.upper() for s in symbols)
         self.host = host
@@ -233,6 +247,10 @@ class ExchangeSimulator:
         self._weight_window = -1
         self._weight_used = 0
         self._conn_seq = 0
+        # funding (simulator/funding.py): `clock_ms` lets tests cross funding times fast
+        self.mark_price_interval_s = mark_price_interval_s
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._mark_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def _build_history(self) -> None:
@@ -273,6 +291,7 @@ class ExchangeSimulator:
             close_timeout=1,
         )
         self._gen_task = asyncio.create_task(self._generate(), name="sim-generate")
+        self._mark_task = asyncio.create_task(self._mark_prices(), name="sim-mark-price")
         log.info(
             "exchange simulator on %s (REST %s), symbols %s",
             self.url,
@@ -281,6 +300,11 @@ class ExchangeSimulator:
         )
 
     async def stop(self) -> None:
+        if self._mark_task is not None:
+            self._mark_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._mark_task
+            self._mark_task = None
         if self._gen_task is not None:
             self._gen_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -402,6 +426,23 @@ class ExchangeSimulator:
                         frames = cache[key] = list(order_frames(order, kind, c.wrapped))
                     for fr in frames:
                         c.queue.put_nowait(fr)
+
+    async def _mark_prices(self) -> None:
+        """`<symbol>@markPrice` on /market: rate for the next funding time, every interval."""
+        while True:
+            await asyncio.sleep(self.mark_price_interval_s)
+            now_ms = self.clock_ms()
+            for c in list(self._clients):
+                if c.route != "market":
+                    continue
+                for stream in c.subs:
+                    sym, _, kind = stream.partition("@")
+                    fills = self._fills.get(sym.upper())
+                    if kind not in MARK_PRICE_KINDS or fills is None:
+                        continue
+                    price = float(fills[-1].price) if fills else 1.0
+                    payload = mark_price_payload(sym.upper(), now_ms, price, self.seed)
+                    c.queue.put_nowait(combined(stream, payload) if c.wrapped else payload)
 
     # --- WebSocket side -------------------------------------------------------------------------
     def _deliverable(self, client: _Client, stream: str) -> tuple[str, str] | None:
@@ -609,6 +650,9 @@ class ExchangeSimulator:
             raise _RestError(-1130, "Invalid limit: 1..1000 (klines 1..1500).")
         if path == "/fapi/v1/klines":
             return self._klines(symbol, q.get("interval", [""])[0], arg)
+        if path == FUNDING_PATH:
+            start, end = arg("startTime"), arg("endTime")
+            return funding_rate_rows(symbol, start, end, limit, self.clock_ms(), self.seed)
         if path == "/fapi/v1/trades":
             return [rest_trade(f) for f in self._fills[symbol][-limit:]]
         if path == "/fapi/v1/historicalTrades":
