@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psycopg
 import redis
 import streamlit as st
+from components import charts
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from components import charts  # noqa: E402
-
-from quant_platform import analytics  # noqa: E402
-from quant_platform.config import Settings, get_settings  # noqa: E402
-from quant_platform.config.settings import SettingsError  # noqa: E402
-from quant_platform.queries import alerts as alert_q  # noqa: E402
-from quant_platform.queries import bars as bar_q  # noqa: E402
-from quant_platform.queries import statistics as stat_q  # noqa: E402
-from quant_platform.queries.live import latest_trades, pair_analytics, symbols_analytics  # noqa: E402
-from quant_platform.queries.platform_health import platform_health  # noqa: E402
-from quant_platform.storage.redis_keys import RedisKeys  # noqa: E402
+from quant_platform import analytics
+from quant_platform.config import Settings, get_settings
+from quant_platform.config.settings import SettingsError
+from quant_platform.queries import alerts as alert_q
+from quant_platform.queries import bars as bar_q
+from quant_platform.queries import statistics as stat_q
+from quant_platform.queries.live import latest_trades, pair_analytics, symbols_analytics
+from quant_platform.queries.platform_health import platform_health
+from quant_platform.storage.redis_keys import RedisKeys
 
 REFRESH_S = 5
 LIVE = "live 1s"

@@ -7,8 +7,8 @@ import importlib
 import logging
 import sys
 
-# Command modules, each exposing `register(subparsers)`; missing ones are skipped so
-# a partial checkout still runs what it has.
+# Command modules, each exposing `register(subparsers)`. A module that fails to
+# import is an error, never a silently missing command.
 COMMAND_MODULES = (
     "quant_platform.cli.services_cmd",
     "quant_platform.cli.db_cmd",
@@ -23,19 +23,18 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `qp` parser with every command group registered.
+
+    Raises:
+        ImportError: a command module is missing or broken.
+    """
     parser = argparse.ArgumentParser(
         prog="qp", description="quant-platform: real-time stat-arb analytics for Binance USD-M"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -46,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = get_settings()
-    except SettingsError as err:
+        level = logging.DEBUG if args.verbose else getattr(logging, settings.log_level)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(args.func(args, settings) or 0)
+    except SettingsError as err:  # a bad QP_* value: the message, not a traceback
         print(err.message, file=sys.stderr)
         return 2
-    level = logging.DEBUG if args.verbose else getattr(logging, settings.log_level)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args, settings) or 0)
 
 
 if __name__ == "__main__":

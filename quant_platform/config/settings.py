@@ -22,8 +22,13 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class SettingsError(SystemExit):
-    """A configuration error: exits the process with a message naming the variable."""
+class SettingsError(ValueError):
+    """A configuration error; the message names each bad variable and what is allowed.
+
+    A plain exception, not SystemExit: library code never ends the process (a
+    notebook that imports settings keeps running). The `qp` CLI turns it into
+    exit status 2 with the message; the dashboard shows it on the page.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -234,7 +239,11 @@ def _describe(err: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings, turning validation errors into one message that names each variable."""
+    """Build settings, turning validation errors into one message that names each variable.
+
+    Raises:
+        SettingsError: a QP_* variable (or an override) is invalid.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
@@ -243,5 +252,9 @@ def load_settings(**overrides: object) -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings (cached; tests build their own with `load_settings`)."""
+    """Process-wide settings (cached; tests build their own with `load_settings`).
+
+    Raises:
+        SettingsError: a QP_* variable is invalid.
+    """
     return load_settings()

@@ -69,3 +69,16 @@ def test_services_start_on_a_new_cluster_succeeds_before_migrate(tmp_path_factor
         LocalPostgres(data / "postgres", pg_port).destroy()
         LocalRedis(data / "redis", redis_port).destroy()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_command_module_that_fails_to_import_is_an_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No silently missing command: a broken or absent module stops `qp` at once."""
+    import pytest
+
+    from quant_platform.cli import main
+
+    monkeypatch.setattr(main, "COMMAND_MODULES", (*main.COMMAND_MODULES, "quant_platform.cli.gone"))
+    with pytest.raises(ModuleNotFoundError, match="quant_platform.cli.gone"):
+        main.build_parser()
+    monkeypatch.setattr(main, "COMMAND_MODULES", main.COMMAND_MODULES[:-1])
+    assert "db" in main.build_parser().format_help()

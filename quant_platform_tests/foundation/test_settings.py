@@ -51,6 +51,8 @@ def test_bad_value_names_the_variable(
         load_settings()
     assert expect in err.value.message
     assert "README" in err.value.message
+    # an ordinary exception: a notebook or the dashboard catches it; it never exits
+    assert isinstance(err.value, Exception) and not isinstance(err.value, SystemExit)
 
 
 def test_qp_cli_stops_on_bad_setting() -> None:
