@@ -45,6 +45,7 @@ CHROMIUM_FLAGS = [
 ]
 
 PAGE_W = 1200
+NEWLINE = {"\n": "&#10;"}
 FONT = "DejaVu Sans"
 EDGE_BASE = (
     "edgeStyle=orthogonalEdgeStyle;orthogonalLoop=1;jettySize=auto;html=1;endArrow=block;"
@@ -92,10 +93,10 @@ class Box:
 BANDS = [
     ("band1", "Layer 1 · Data source", Box(10, 60, 890, 220)),
     ("band2", "Layer 2 · Ingestion", Box(10, 300, 890, 620)),
-    ("band3", "Layer 3 · Buffer & Cache", Box(10, 940, 890, 300)),
-    ("band4", "Layer 4 · Processing", Box(10, 1280, 890, 510)),
-    ("band5", "Layer 5 · Alerts", Box(10, 1810, 890, 340)),
-    ("band6", "Layer 6 · Presentation", Box(10, 2170, 890, 270)),
+    ("band3", "Layer 3 · Buffer & Cache", Box(10, 940, 890, 330)),
+    ("band4", "Layer 4 · Processing", Box(10, 1310, 890, 510)),
+    ("band5", "Layer 5 · Alerts", Box(10, 1840, 890, 340)),
+    ("band6", "Layer 6 · Presentation", Box(10, 2200, 890, 250)),
 ]
 
 BOXES = {
@@ -107,19 +108,19 @@ BOXES = {
     "redis_sink": Box(340, 740, 220, 120),
     "flusher": Box(620, 720, 250, 190),
     "spool": Box(630, 850, 230, 50),
-    "tickbuffer": Box(40, 1010, 250, 220),
-    "redis": Box(330, 1010, 260, 220),
-    "timescale": Box(620, 1010, 250, 220),
-    "analytics": Box(40, 1330, 430, 340),
-    "dagster": Box(560, 1330, 310, 450),
-    "resample": Box(570, 1400, 260, 80),
-    "assets": Box(570, 1490, 260, 80),
-    "schedules": Box(570, 1580, 260, 80),
-    "sensors": Box(570, 1670, 260, 100),
-    "alerts": Box(40, 1850, 430, 260),
-    "sinks": Box(580, 1850, 290, 100),
-    "alertstore": Box(580, 2010, 290, 110),
-    "dashboard": Box(40, 2210, 430, 190),
+    "tickbuffer": Box(40, 1010, 250, 250),
+    "redis": Box(330, 1010, 260, 250),
+    "timescale": Box(620, 1010, 250, 250),
+    "analytics": Box(40, 1360, 430, 340),
+    "dagster": Box(560, 1360, 310, 450),
+    "resample": Box(570, 1430, 260, 80),
+    "assets": Box(570, 1520, 260, 80),
+    "schedules": Box(570, 1610, 260, 80),
+    "sensors": Box(570, 1700, 260, 100),
+    "alerts": Box(40, 1880, 430, 260),
+    "sinks": Box(580, 1880, 290, 100),
+    "alertstore": Box(580, 2040, 290, 110),
+    "dashboard": Box(40, 2240, 430, 190),
 }
 PARENT = {
     "spool": "flusher",
@@ -141,8 +142,8 @@ ROUTES: dict[str, dict] = {
     "ws_backfill": {"from": ("r", 380), "to": ("l", 380), "points": [(525, 365)]},
     "backfill_ws": {"from": ("l", 440), "to": ("r", 440), "points": [(525, 455)]},
     "ws_health": {"from": ("r", 585), "to": ("l", 585)},
-    "ws_tickbuffer": {"from": ("b", 150), "to": ("t", 150)},
-    "ws_redissink": {"from": ("b", 420), "to": ("t", 420)},
+    "ws_tickbuffer": {"from": ("b", 270), "to": ("t", 270)},
+    "ws_redissink": {"from": ("b", 420), "to": ("t", 420), "label_at": 0.5},
     "redissink_redis": {"from": ("b", 450), "to": ("t", 450)},
     "ws_flusher": {
         "from": ("b", 455),
@@ -152,13 +153,13 @@ ROUTES: dict[str, dict] = {
     },
     "flusher_loop": {"points": [(820, 695), (885, 740)], "label_at": 0, "offset": (-80, -8)},
     "flusher_timescale": {"from": ("b", 700), "to": ("t", 700)},
-    "tickbuffer_analytics": {"from": ("b", 150), "to": ("t", 150), "label_at": 0.45},
-    "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85},
-    "analytics_redis": {"from": ("t", 410), "to": ("b", 410)},
+    "tickbuffer_analytics": {"from": ("b", 250), "to": ("t", 250), "label_at": 0.45},
+    "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85, "offset": (58, 0)},
+    "analytics_redis": {"from": ("t", 370), "to": ("b", 370)},
     "analytics_timescale": {
-        "from": ("t", 455),
+        "from": ("t", 445),
         "to": ("b", 660),
-        "points": [(455, 1260), (660, 1260)],
+        "points": [(445, 1290), (660, 1290)],
         "label_at": -0.8,
     },
     "redis_dagster": {
@@ -168,78 +169,78 @@ ROUTES: dict[str, dict] = {
         "label_at": 0.6,
         "vertical": True,
     },
-    "timescale_resample": {"from": ("b", 800), "to": ("t", 800)},
-    "resample_loop": {"points": [(852, 1415), (852, 1465)], "label_at": 0, "vertical": True},
-    "dagster_timescale": {"from": ("t", 745), "to": ("b", 745)},
+    "timescale_resample": {"from": ("b", 825), "to": ("t", 825), "label_at": -0.3},
+    "resample_loop": {"points": [(852, 1445), (852, 1495)], "label_at": 0, "vertical": True},
+    "dagster_timescale": {"from": ("t", 740), "to": ("b", 740), "label_at": 0.3},
     "analytics_alerts": {"from": ("b", 170), "to": ("t", 170)},
-    "alerts_sinks": {"from": ("r", 1880), "to": ("l", 1900), "points": [(525, 1885)]},
-    "alerts_alertstore": {"from": ("r", 2050), "to": ("l", 2050)},
+    "alerts_sinks": {"from": ("r", 1910), "to": ("l", 1930), "points": [(500, 1915)]},
+    "alerts_alertstore": {"from": ("r", 2080), "to": ("l", 2080)},
     "alertstore_timescale": {
-        "from": ("r", 2050),
+        "from": ("r", 2080),
         "to": ("r", 1200),
-        "points": [(885, 2050), (885, 1200)],
+        "points": [(885, 2080), (885, 1200)],
         "label_at": 0.4,
         "vertical": True,
     },
     "alertstore_redis": {
         "from": ("t", 600),
-        "to": ("b", 525),
-        "points": [(600, 1980), (525, 1980)],
+        "to": ("b", 545),
+        "points": [(600, 2010), (545, 2010)],
         "label_at": 0.45,
         "vertical": True,
     },
     "sensors_sinks": {"from": ("b", 725), "to": ("t", 725)},
-    "alerts_dashboard": {"from": ("b", 170), "to": ("t", 170), "label_at": -0.6},
+    "alerts_dashboard": {"from": ("b", 250), "to": ("t", 250), "label_at": -0.6},
     "analytics_dashboard": {
-        "from": ("l", 1500),
-        "to": ("l", 2240),
-        "points": [(30, 1500), (30, 2240)],
+        "from": ("l", 1530),
+        "to": ("l", 2270),
+        "points": [(30, 1530), (30, 2270)],
         "label_at": 0.05,
         "vertical": True,
     },
     "redis_dashboard": {
         "from": ("b", 345),
-        "to": ("l", 2380),
-        "points": [(345, 1250), (20, 1250), (20, 2380)],
-        "label_at": 0.55,
+        "to": ("l", 2410),
+        "points": [(345, 1280), (20, 1280), (20, 2410)],
+        "label_at": -0.2,
         "vertical": True,
     },
     "timescale_dashboard": {
         "from": ("r", 1040),
-        "to": ("r", 2350),
-        "points": [(895, 1040), (895, 2350)],
+        "to": ("r", 2380),
+        "points": [(895, 1040), (895, 2380)],
         "label_at": 0.3,
         "vertical": True,
     },
 }
 
 LATENCY = [  # (text, x, y, w) near its component
-    ("< 10 ms", 170, 800, 80),
-    ("< 1 ms read", 180, 978, 100),
+    ("< 10 ms", 150, 800, 80),
+    ("< 1 ms read", 60, 978, 100),
     ("< 5 ms read/write", 460, 978, 130),
     ("< 50 ms query", 740, 978, 120),
-    ("< 100 ms", 330, 1690, 80),
-    ("500 ms cycle", 330, 1820, 110),
-    ("5 s interval", 330, 2180, 100),
+    ("< 100 ms", 330, 1720, 80),
+    ("500 ms cycle", 330, 1850, 110),
+    ("5 s interval", 330, 2210, 100),
 ]
 
 FAILURES = [
     (
         "WebSocket Failure",
         [
-            "Exponential backoff (full jitter, cap 30 s)",
+            "Exponential backoff (jitter, cap 30 s)",
             "Max 10 retries (consecutive, then exit)",
-            "Reconnect automatically, resubscribe,",
+            "Reconnect automatically, resubscribe",
             "REST backfill from the last trade id",
         ],
     ),
     (
         "Database Failure",
         [
-            "Batch buffer in memory (bounded)",
-            "then spool on disk, drained in order",
-            "Graceful degradation: feed keeps going",
-            "Log errors; rejected rows dead-lettered",
+            "Batch buffer in memory (bounded),",
+            "then disk spool, drained in order",
+            "Graceful degradation: feed goes on",
+            "Log errors; bad rows dead-lettered",
         ],
     ),
     (
@@ -336,7 +337,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
                     cid,
                     label,
                     "shape=cylinder;fontColor=#222222;boundedLbl=1;backgroundOutline=1;size=15;verticalAlign=top;"
-                    f"spacingTop=24;align=left;spacingLeft=10;fontSize=13;{common}",
+                    f"spacingTop=60;align=left;spacingLeft=10;fontSize=13;{common}",
                     box,
                     parent or "1",
                     origin,
@@ -402,6 +403,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 22)))
     # Sidebar: failure modes, then the legend.
     y = 60
+    heights = [10 + 17 * (len(lines) + 1) for _, lines in FAILURES]
     cells.append(
         _cell(
             "failures",
@@ -409,12 +411,11 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
             "fillColor=none;strokeColor=#999999;dashed=1;fontSize=14;fontStyle=1;fontColor=#444444;"
             f"fontFamily={FONT};",
-            Box(910, y, 280, 560),
+            Box(910, y, 280, 40 + sum(h + 16 for h in heights)),
         )
     )
     fy = 40
-    for k, (title, lines) in enumerate(FAILURES):
-        h = 34 + 17 * len(lines) + 8
+    for k, ((title, lines), h) in enumerate(zip(FAILURES, heights, strict=True)):
         body = f"<b>{html.escape(title)}:</b><br>" + "<br>".join(
             "→ " + html.escape(s) for s in lines
         )
@@ -429,7 +430,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             )
         )
         fy += h + 16
-    ly = 640
+    ly = y + 40 + sum(h + 16 for h in heights) + 20
     cells.append(
         _cell(
             "legend",
@@ -454,7 +455,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         )
     ey = 38 + 40 * len(model["legend"]) + 4
     for k, (kind, text) in enumerate(
-        [("flow", "data flow"), ("read", "read"), ("async", "async callback")]
+        [("flow", "data flow"), ("read", "read"), ("async", "async callback, loop")]
     ):
         yy = ey + 26 * k + 12
         cells.append(
@@ -531,7 +532,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         if "offset" in route:
             points += '<mxPoint x="{}" y="{}" as="offset"/>'.format(*route["offset"])
         cells.append(
-            f'<mxCell id="{edge["id"]}" value="{escape(edge["label"])}" style="{style}" edge="1" '
+            f'<mxCell id="{edge["id"]}" value="{escape(edge["label"], NEWLINE)}" style="{style}" edge="1" '
             f'parent="1" source="{edge["src"]}" target="{edge["dst"]}">'
             f'<mxGeometry{geo_x} relative="1" as="geometry">{points}</mxGeometry></mxCell>'
         )

@@ -91,6 +91,60 @@ window.qpRender = function (modelXml) {
       }
     }
   }
+  // 3. text on text: an edge label on another label or on a vertex's text, a line through
+  // another edge's label, two vertex texts on each other (a box's own parts excepted)
+  const overlap = (a, c, m) =>
+    Math.min(a.x + a.width, c.x + c.width) - Math.max(a.x, c.x) > m &&
+    Math.min(a.y + a.height, c.y + c.height) - Math.max(a.y, c.y) > m;
+  const textBox = (c) => {
+    const s = graph.view.getState(c);
+    if (!s || !s.text || !c.value) return null;
+    const node = s.text.node && s.text.node.getElementsByTagName("div");
+    if (node && node.length) {
+      const r = node[node.length - 1].getBoundingClientRect();
+      const host = container.getBoundingClientRect();
+      return new mxRectangle(r.x - host.x, r.y - host.y, r.width, r.height);
+    }
+    return s.text.boundingBox;
+  };
+  const labelled = edges.filter((e) => e.value && textBox(e));
+  const texts = vertices.filter((v) => v.value && textBox(v));
+  const related = (a, c) => ancestorsOf(a).has(c) || ancestorsOf(c).has(a);
+  for (let i = 0; i < labelled.length; i++) {
+    const a = textBox(labelled[i]);
+    for (let j = i + 1; j < labelled.length; j++) {
+      if (overlap(a, textBox(labelled[j]), 1)) problems.push(`labels of ${labelled[i].id} and ${labelled[j].id} overlap`);
+    }
+    for (const v of texts) {
+      if (overlap(a, textBox(v), 1)) problems.push(`label of edge ${labelled[i].id} overlaps the text of ${v.id}`);
+    }
+    for (const e of edges) {
+      if (e === labelled[i] || !routes[e.id]) continue;
+      const pts = graph.view.getState(e).absolutePoints.filter((p) => p);
+      const shrunk = new mxRectangle(a.x + 2, a.y + 2, a.width - 4, a.height - 4);
+      for (let k = 0; k + 1 < pts.length; k++) {
+        if (segHitsRect(pts[k], pts[k + 1], shrunk)) { problems.push(`edge ${e.id} runs under the label of ${labelled[i].id}`); break; }
+      }
+    }
+  }
+  for (const e of edges) {
+    if (!routes[e.id]) continue;
+    const pts = graph.view.getState(e).absolutePoints.filter((p) => p);
+    const ends = [model.getTerminal(e, true), model.getTerminal(e, false)].filter((t) => t);
+    for (const v of texts) {
+      if (ends.some((t) => related(t, v))) continue;
+      const r = textBox(v);
+      for (let k = 0; k + 1 < pts.length; k++) {
+        if (segHitsRect(pts[k], pts[k + 1], r)) { problems.push(`edge ${e.id} runs through the text of ${v.id}`); break; }
+      }
+    }
+  }
+  for (let i = 0; i < texts.length; i++) {
+    for (let j = i + 1; j < texts.length; j++) {
+      if (related(texts[i], texts[j])) continue;
+      if (overlap(textBox(texts[i]), textBox(texts[j]), 1)) problems.push(`texts of ${texts[i].id} and ${texts[j].id} overlap`);
+    }
+  }
   const b = graph.getGraphBounds();
   return { problems, routes, bounds: [b.x, b.y, b.width, b.height] };
 };
