@@ -142,7 +142,8 @@ def main() -> None:
     print(f"{'live cycle 6 pairs':<22}{c['ms_per_cycle']:>10.2f}{'':>10}{'':>9}  (3600-pt windows)")
     e = r["max_abs_err_vs_two_pass"]
     print(
-        f"max |err| vs exact two-pass: zscore ours {e['zscore_ours']:.1e} pandas {e['zscore_pandas']:.1e}; "
+        f"max |err| vs exact two-pass: zscore ours {e['zscore_ours']:.1e} "
+        f"pandas {e['zscore_pandas']:.1e}; "
         f"corr ours {e['corr_ours']:.1e} pandas {e['corr_pandas']:.1e}"
     )
     print(f"wrote {OUT}")

@@ -287,7 +287,8 @@ async def main_async(a: argparse.Namespace) -> dict:
                 stages.append(st)
                 print(
                     f"offered {rate:,.0f}/s: accepted {st['accepted_per_s']}/s, lag "
-                    f"{st['lag_after_sim_done_s']} s, zero_loss={st['zero_loss']} passed={st['passed']}"
+                    f"{st['lag_after_sim_done_s']} s, zero_loss={st['zero_loss']} "
+                    f"passed={st['passed']}"
                 )
                 if not st["passed"]:
                     break

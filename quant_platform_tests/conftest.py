@@ -38,7 +38,7 @@ def _ensure_installed() -> None:
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
-    """Admin URL (database `postgres`) of a running server: QP_TEST_DATABASE_URL or the local one."""
+    """Admin URL (database `postgres`) of a server: QP_TEST_DATABASE_URL or the local one."""
     explicit = os.environ.get("QP_TEST_DATABASE_URL")
     if explicit:
         return explicit

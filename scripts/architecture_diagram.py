@@ -280,7 +280,8 @@ def display_path(module: str) -> str:
 def _body(lines: list[str], modules: list[str]) -> str:
     mods = " · ".join(display_path(m) for m in modules)
     out = [
-        f'<font face="DejaVu Sans Mono" color="#444444" style="font-size:11px">{html.escape(mods)}</font>'
+        '<font face="DejaVu Sans Mono" color="#444444" style="font-size:11px">'
+        f"{html.escape(mods)}</font>"
     ]
     for line in lines:
         text = html.escape(line)
@@ -468,7 +469,8 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             )
         )
         cells.append(
-            f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" edge="1" parent="legend">'
+            f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" '
+            'edge="1" parent="legend">'
             f'<mxGeometry relative="1" as="geometry"><mxPoint x="14" y="{yy}" as="sourcePoint"/>'
             f'<mxPoint x="100" y="{yy}" as="targetPoint"/></mxGeometry></mxCell>'
         )
@@ -476,7 +478,8 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
     stack = [
         "Python 3.11+",
         "asyncio",
-        f"TimescaleDB {model['services']['timescaledb']} (PostgreSQL {model['services']['postgresql']})",
+        f"TimescaleDB {model['services']['timescaledb']} "
+        f"(PostgreSQL {model['services']['postgresql']})",
         f"Redis {model['services']['redis']}",
         f"Streamlit {versions['streamlit']}",
         f"Plotly {versions['plotly']}",
@@ -538,9 +541,14 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         )
     body = "\n        ".join(cells)
     height = sy + 60
+    model_attrs = (
+        f'dx="1200" dy="{height}" grid="1" gridSize="10" guides="1" tooltips="1" connect="1" '
+        'arrows="1" fold="1" page="1" pageScale="1" '
+        f'pageWidth="{PAGE_W}" pageHeight="{height}" math="0" shadow="1"'
+    )
     return f"""<mxfile host="quant-platform" agent="scripts/architecture_diagram.py" type="device">
   <diagram id="architecture" name="quant-platform architecture">
-    <mxGraphModel dx="1200" dy="{height}" grid="1" gridSize="10" guides="1" tooltips="1" connect="1" arrows="1" fold="1" page="1" pageScale="1" pageWidth="{PAGE_W}" pageHeight="{height}" math="0" shadow="1">
+    <mxGraphModel {model_attrs}>
       <root>
         {body}
       </root>

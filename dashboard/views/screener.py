@@ -1,4 +1,4 @@
-"""Screener page: run a BH-controlled pair screen, filter and sort it, export CSV, promote a pair."""
+"""Screener page: run a BH-controlled pair screen, filter, sort, export CSV, promote a pair."""
 
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ def render(frame: Frame) -> None:
         view = _filtered(df, max_q, min_liq, max_hl)
         n_disc = int((df["qvalue"] <= 0.05).sum())
         st.caption(
-            f"{len(df)} pairs, {n_disc} at q ≤ 0.05 (raw p ≤ 0.05: {int((df['pvalue'] <= 0.05).sum())})"
+            f"{len(df)} pairs, {n_disc} at q ≤ 0.05 "
+            f"(raw p ≤ 0.05: {int((df['pvalue'] <= 0.05).sum())})"
             f"; {df['bar_interval'].iloc[0]} bars "
             f"{pd.Timestamp(df['window_start'].iloc[0]):%Y-%m-%d %H:%M} .. "
             f"{pd.Timestamp(df['window_end'].iloc[0]):%Y-%m-%d %H:%M} UTC"

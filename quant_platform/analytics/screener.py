@@ -145,7 +145,7 @@ def hurst_exponent(series: np.ndarray, max_lag: int = 100) -> float:
 
 
 def mean_crossings(series: np.ndarray) -> int:
-    """How often the series crosses its mean (sign changes of the demeaned series, zeros skipped)."""
+    """How often the series crosses its mean (sign changes of the demeaned series, zeros skip)."""
     d = np.asarray(series, dtype=np.float64)
     d = d - d.mean()
     sign = np.sign(d[d != 0])

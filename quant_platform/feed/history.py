@@ -81,7 +81,7 @@ class HistoryFetcher(RestBackfiller):
         sink: Callable[[list[Trade]], None],
         end_ms: int | None = None,
     ) -> SymbolHistory:
-        """Every `kind` trade of `symbol` from `start_ms` to the newest, page by page into `sink`."""
+        """Every `kind` trade of `symbol` from `start_ms` to the newest, pages into `sink`."""
         end = end_ms if end_ms is not None else int(time.time() * 1000)
         out = SymbolHistory(symbol.upper())
         next_id = await self.first_id_since(symbol, kind, start_ms, end)

@@ -211,7 +211,8 @@ def recent_alert_events(
     """The newest alert events first (daemon and Dagster alike)."""
     rows = conn.execute(
         "SELECT id, time, severity, rule_name, kind, target, message, source, metrics"
-        " FROM alert_events WHERE (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)"
+        " FROM alert_events"
+        " WHERE (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)"
         " ORDER BY time DESC, id DESC LIMIT %(limit)s",
         {"since": since, "limit": int(limit)},
     ).fetchall()

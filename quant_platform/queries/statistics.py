@@ -108,7 +108,8 @@ def pair_series(closes: pd.DataFrame, symbol_y: str, symbol_x: str, window: int)
     """
     if len(closes) < min_bars_for(window):
         raise analytics.AnalyticsError(
-            f"need at least {min_bars_for(window)} aligned bars for window {window}, have {len(closes)}"
+            f"need at least {min_bars_for(window)} aligned bars for window {window}, "
+            f"have {len(closes)}"
         )
     y = closes[symbol_y].to_numpy(dtype=np.float64)
     x = closes[symbol_x].to_numpy(dtype=np.float64)

@@ -71,7 +71,7 @@ class TickBuffer:
         return d[-1] if d else None
 
     def arrays(self, symbol: str, n: int | None = None) -> Columns:
-        """Columns (trade_time_ms int64, price/qty float64, buyer_is_maker bool) of the newest `n`."""
+        """Columns (trade_time_ms int64, price/qty float64, buyer_is_maker bool), newest `n`."""
         d = self._ticks.get(symbol)
         src: deque[Trade] | list[Trade]
         if not d:

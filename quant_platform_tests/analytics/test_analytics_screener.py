@@ -1,4 +1,5 @@
-"""Pair screener and lead-lag: planted pairs rank first, BH controls false discoveries, stats match statsmodels."""
+"""Pair screener and lead-lag: planted pairs rank first, BH controls false discoveries,
+statistics match statsmodels."""
 
 from __future__ import annotations
 

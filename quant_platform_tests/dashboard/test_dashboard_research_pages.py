@@ -1,4 +1,4 @@
-"""Research pages (screener, cross-asset, imports) in AppTest against the real database and Redis."""
+"""Research pages (screener, cross-asset, imports) in AppTest against the real DB and Redis."""
 
 from __future__ import annotations
 
@@ -119,7 +119,11 @@ def test_imports_page_upload_is_validated_and_tagged(
             '{"id": 3, "price": 100.7, "qty": 0.1, "time": 1790000002000, "is_buyer_maker": false}',
         ]
     ).encode()
-    ohlc = b"time,open,high,low,close,volume\n2026-09-21T00:00:00Z,1,2,0.5,1.5,10\n2026-09-21T00:01:00,1.5,1.2,1,1.1,3\n"
+    ohlc = (
+        b"time,open,high,low,close,volume\n"
+        b"2026-09-21T00:00:00Z,1,2,0.5,1.5,10\n"
+        b"2026-09-21T00:01:00,1.5,1.2,1,1.1,3\n"
+    )
     frame = Frame(get_settings())
     stored, report = imports.handle_upload(
         frame, "trades.ndjson", ndjson, "tradesNdjson", "BTCUSDT", "upload:t"

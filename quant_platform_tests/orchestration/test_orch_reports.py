@@ -1,4 +1,4 @@
-"""The daily report writes an HTML with the day's Plotly figures and a CSV; metadata on the event."""
+"""The daily report writes an HTML with the day's Plotly figures and a CSV; event metadata."""
 
 import csv
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,8 @@ def seed_day(db: psycopg.Connection) -> None:
     # the next day's rows stay out of this day's report
     db.execute(
         "INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_interval, "
-        "window_size, eg_pvalue) VALUES (%s, 'BTCUSDT', 'ETHUSDT', 'batch', 'ols', '1m', 1440, 0.5)",
+        "window_size, eg_pvalue)"
+        " VALUES (%s, 'BTCUSDT', 'ETHUSDT', 'batch', 'ols', '1m', 1440, 0.5)",
         (DAY + timedelta(days=1, hours=1),),
     )
 

@@ -1,4 +1,4 @@
-"""`qp screen` on seeded bars in the real database; promotion reaches the daemon's live analytics."""
+"""`qp screen` on seeded bars in the real database; promotion reaches the live analytics."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class DailyReportConfig(Config):
 def load_day(
     conn: psycopg.Connection, symbols: list[str], start: datetime, end: datetime
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The day's 1m closes (wide), pair statistics rows, and alert counts per hour/severity/target."""
+    """The day's 1m closes (wide), pair statistics rows, alert counts per hour/severity/target."""
     p = {"symbols": symbols, "start": start, "end": end}
     cur = conn.execute(_CLOSES_SQL, p)
     bars = pd.DataFrame(cur.fetchall(), columns=["bucket", "symbol", "close"])
