@@ -535,7 +535,8 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         if "offset" in route:
             points += '<mxPoint x="{}" y="{}" as="offset"/>'.format(*route["offset"])
         cells.append(
-            f'<mxCell id="{edge["id"]}" value="{escape(edge["label"], NEWLINE)}" style="{style}" edge="1" '
+            f'<mxCell id="{edge["id"]}" value="{escape(edge["label"], NEWLINE)}" '
+            f'style="{style}" edge="1" '
             f'parent="1" source="{edge["src"]}" target="{edge["dst"]}">'
             f'<mxGeometry{geo_x} relative="1" as="geometry">{points}</mxGeometry></mxCell>'
         )
