@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "quant_platform.cli.alerts_cmd",
     "quant_platform.cli.import_cmd",
     "quant_platform.cli.screen_cmd",
+    "quant_platform.cli.backtest_cmd",
 )
 
 
