@@ -128,9 +128,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     ):
         print(f"  {key:<18} {_fmt(getattr(result.metrics, key))}")
     m = result.metrics
-    print(
-        f"  costs              fees {m.fees:,.2f}  slippage {m.slippage:,.2f}  funding {m.funding:,.2f}"
-    )
+    costs = f"fees {m.fees:,.2f}  slippage {m.slippage:,.2f}  funding {m.funding:,.2f}"
+    print(f"  {'costs':<18} {costs}")
     return 0
 
 
