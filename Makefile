@@ -25,5 +25,6 @@ lint:
 bench:
 	.venv/bin/python bench/run_all.py
 
-diagram:
+diagram:       ## docs/architecture.drawio + its PNG, rendered by draw.io's engine (vendor/mxgraph) in headless Chromium
+	bash scripts/setup.sh --test
 	.venv/bin/python scripts/architecture_diagram.py

@@ -438,7 +438,7 @@ BRIEF: list[tuple[str, tuple]] = [
     ("note 6 related components grouped in rectangles", ("style", "dagster", "container=1")),
     ("note 6 layers grouped in rectangles", ("style", "band3", "container=1")),
     ("note 7 shadow effects", ("style", "analytics", "shadow=1")),
-    ("note 8 PNG + .drawio export", ("model", "page", "1")),
+    ("note 8 PNG (for README) + .drawio source", ("png", "docs/architecture.png", "mxfile")),
     ("template grid 10px", ("model", "gridSize", "10")),
     ("template snap to grid (grid on)", ("model", "grid", "1")),
     ("template orthogonal connectors", ("style", "binance_ws", "edgeStyle=orthogonalEdgeStyle")),
@@ -470,6 +470,9 @@ def test_brief_item_is_on_the_page(item: str, check: tuple) -> None:
         assert _edge_kind(edge.get("id")) == rest[0], item
         if len(rest) > 1:
             assert rest[1] in edge.get("value", ""), item
+    elif kind == "png":
+        assert gen.extract_mxfile((ROOT / where).read_bytes()) == DRAWIO.read_text(encoding="utf-8")
+        assert f"]({where})" in (ROOT / "README.md").read_text(), "the README shows the PNG"
     elif kind == "model":
         model = ET.parse(DRAWIO).getroot().find(".//mxGraphModel")
         assert model is not None and model.get(where) == rest[0], item
@@ -497,3 +500,23 @@ def test_layers_run_top_to_bottom_and_the_stores_sit_side_by_side() -> None:
     )
     for cell_id, (_, y) in ((c, geo(c)) for c in cells() if c.startswith("stack")):
         assert y > geo("dashboard")[1], f"{cell_id} is not at the bottom"
+
+
+def test_shapes_shadows_and_connectors_follow_the_drawio_notes() -> None:
+    """Components are containers (their parts plain boxes inside one), stores are
+    data-store cylinders, every component casts a shadow, connectors are orthogonal."""
+    for cid, comp in COMPONENTS.items():
+        st = style(cid)
+        assert st.get("shadow") == "1", cid
+        if comp.get("shape") == "datastore":
+            assert st.get("shape") == "cylinder", cid
+        elif cells()[cid].get("parent") == "1":
+            assert st.get("shape") == "swimlane" and st.get("container") == "1", cid
+        else:
+            assert style(cells()[cid].get("parent"))["container"] == "1", cid
+    for edge in MODEL["edge"]:
+        st = style(edge["id"])
+        if edge["kind"] == LOOP:
+            assert edge["src"] == edge["dst"] and st.get("curved") == "1"
+        else:
+            assert st.get("edgeStyle") == "orthogonalEdgeStyle", edge["id"]
