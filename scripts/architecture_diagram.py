@@ -135,57 +135,57 @@ ROUTES: dict[str, dict] = {
     "sim_ws": {
         "from": ("l", 200),
         "to": ("t", 440),
-        "points": [(525, 200), (525, 320), (440, 320)],
+        "points": [(520, 200), (520, 320), (440, 320)],
         "label_at": -0.6,
     },
     "sim_backfill": {"from": ("b", 725), "to": ("t", 725)},
-    "ws_backfill": {"from": ("r", 380), "to": ("l", 380), "points": [(525, 365)]},
-    "backfill_ws": {"from": ("l", 440), "to": ("r", 440), "points": [(525, 455)]},
+    "ws_backfill": {"from": ("r", 380), "to": ("l", 380), "points": [(520, 360)]},
+    "backfill_ws": {"from": ("l", 440), "to": ("r", 440), "points": [(520, 460)]},
     "ws_health": {"from": ("r", 585), "to": ("l", 585)},
     "ws_tickbuffer": {"from": ("b", 270), "to": ("t", 270)},
     "ws_redissink": {"from": ("b", 420), "to": ("t", 420), "label_at": 0.5},
     "redissink_redis": {"from": ("b", 450), "to": ("t", 450)},
     "ws_flusher": {
-        "from": ("b", 455),
+        "from": ("b", 460),
         "to": ("t", 660),
-        "points": [(455, 695), (660, 695)],
+        "points": [(460, 700), (660, 700)],
         "label_at": 0.3,
     },
-    "flusher_loop": {"points": [(820, 695), (885, 740)], "label_at": 0, "offset": (-80, -8)},
+    "flusher_loop": {"points": [(820, 700), (880, 740)], "label_at": 0, "offset": (-80, -8)},
     "flusher_timescale": {"from": ("b", 700), "to": ("t", 700)},
     "tickbuffer_analytics": {"from": ("b", 250), "to": ("t", 250), "label_at": 0.45},
-    "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85, "offset": (58, 0)},
+    "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85, "offset": (60, 0)},
     "analytics_redis": {"from": ("t", 370), "to": ("b", 370)},
     "analytics_timescale": {
-        "from": ("t", 445),
+        "from": ("t", 440),
         "to": ("b", 660),
-        "points": [(445, 1290), (660, 1290)],
+        "points": [(440, 1290), (660, 1290)],
         "label_at": -0.8,
     },
     "redis_dagster": {
         "from": ("r", 1180),
-        "to": ("t", 605),
-        "points": [(605, 1180)],
+        "to": ("t", 600),
+        "points": [(600, 1180)],
         "label_at": 0.6,
         "vertical": True,
     },
     "timescale_resample": {"from": ("b", 825), "to": ("t", 825), "label_at": -0.3},
-    "resample_loop": {"points": [(852, 1445), (852, 1495)], "label_at": 0, "vertical": True},
+    "resample_loop": {"points": [(850, 1440), (850, 1500)], "label_at": 0, "vertical": True},
     "dagster_timescale": {"from": ("t", 740), "to": ("b", 740), "label_at": 0.3},
     "analytics_alerts": {"from": ("b", 170), "to": ("t", 170)},
-    "alerts_sinks": {"from": ("r", 1910), "to": ("l", 1930), "points": [(500, 1915)]},
+    "alerts_sinks": {"from": ("r", 1910), "to": ("l", 1930), "points": [(500, 1920)]},
     "alerts_alertstore": {"from": ("r", 2080), "to": ("l", 2080)},
     "alertstore_timescale": {
         "from": ("r", 2080),
         "to": ("r", 1200),
-        "points": [(885, 2080), (885, 1200)],
+        "points": [(880, 2080), (880, 1200)],
         "label_at": 0.4,
         "vertical": True,
     },
     "alertstore_redis": {
         "from": ("t", 600),
-        "to": ("b", 545),
-        "points": [(600, 2010), (545, 2010)],
+        "to": ("b", 540),
+        "points": [(600, 2010), (540, 2010)],
         "label_at": 0.45,
         "vertical": True,
     },
@@ -199,16 +199,16 @@ ROUTES: dict[str, dict] = {
         "vertical": True,
     },
     "redis_dashboard": {
-        "from": ("b", 345),
+        "from": ("b", 340),
         "to": ("l", 2410),
-        "points": [(345, 1280), (20, 1280), (20, 2410)],
+        "points": [(340, 1280), (20, 1280), (20, 2410)],
         "label_at": -0.2,
         "vertical": True,
     },
     "timescale_dashboard": {
         "from": ("r", 1040),
         "to": ("r", 2380),
-        "points": [(895, 1040), (895, 2380)],
+        "points": [(890, 1040), (890, 2380)],
         "label_at": 0.3,
         "vertical": True,
     },
@@ -216,9 +216,9 @@ ROUTES: dict[str, dict] = {
 
 LATENCY = [  # (text, x, y, w) near its component
     ("< 10 ms", 150, 800, 80),
-    ("< 1 ms read", 60, 978, 100),
-    ("< 5 ms read/write", 460, 978, 130),
-    ("< 50 ms query", 740, 978, 120),
+    ("< 1 ms read", 60, 980, 100),
+    ("< 5 ms read/write", 460, 980, 130),
+    ("< 50 ms query", 740, 980, 120),
     ("< 100 ms", 330, 1720, 80),
     ("500 ms cycle", 330, 1850, 110),
     ("5 s interval", 330, 2210, 100),
@@ -373,7 +373,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         )
         tags = comp.get("tags", [])
         kids = [BOXES[k].y for k, p in PARENT.items() if p == cid]
-        bottom = min(kids) - box.y if kids else box.h - (36 if tags else 0)
+        bottom = min(kids) - box.y if kids else box.h - (40 if tags else 0)
         cells.append(
             _cell(
                 f"{cid}_body",
@@ -392,7 +392,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
                     html.escape(tag),
                     "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fontColor=#222222;fillColor=#ffffff;strokeColor="
                     f"{cat['stroke']};fontStyle=2;fontFamily={FONT};",
-                    Box(10 + k * 170, box.h - 32, 160, 24),
+                    Box(10 + k * 170, box.h - 40, 160, 30),
                     cid,
                 )
             )
@@ -401,10 +401,10 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         f"fontColor=#333333;fontFamily={FONT};qpBox=1;qpCategory=note;"
     )
     for k, (text, x, y, w) in enumerate(LATENCY):
-        cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 22)))
+        cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 20)))
     # Sidebar: failure modes, then the legend.
     y = 60
-    heights = [10 + 17 * (len(lines) + 1) for _, lines in FAILURES]
+    heights = [-(-(10 + 17 * (len(lines) + 1)) // 10) * 10 for _, lines in FAILURES]
     cells.append(
         _cell(
             "failures",
@@ -412,7 +412,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
             "fillColor=none;strokeColor=#999999;dashed=1;fontSize=14;fontStyle=1;fontColor=#444444;"
             f"fontFamily={FONT};",
-            Box(910, y, 280, 40 + sum(h + 16 for h in heights)),
+            Box(910, y, 280, 40 + sum(h + 20 for h in heights)),
         )
     )
     fy = 40
@@ -430,8 +430,8 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
                 "failures",
             )
         )
-        fy += h + 16
-    ly = y + 40 + sum(h + 16 for h in heights) + 20
+        fy += h + 20
+    ly = y + 40 + sum(h + 20 for h in heights) + 20
     cells.append(
         _cell(
             "legend",
@@ -450,28 +450,28 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
                 f"rounded=1;html=1;whiteSpace=wrap;fontSize=11;align=left;fontColor=#222222;spacingLeft=6;"
                 f"fillColor={entry['fill']};strokeColor={entry['stroke']};fontFamily={FONT};"
                 f"qpLegend={entry['category']};",
-                Box(10, 38 + 40 * k, 260, 34),
+                Box(10, 40 + 40 * k, 260, 30),
                 "legend",
             )
         )
-    ey = 38 + 40 * len(model["legend"]) + 4
+    ey = 40 + 40 * len(model["legend"])
     for k, (kind, text) in enumerate(
         [("flow", "data flow"), ("read", "read"), ("async", "async callback, loop")]
     ):
-        yy = ey + 26 * k + 12
+        yy = ey + 30 * k + 10
         cells.append(
             _cell(
                 f"legend_{kind}_lbl",
                 text,
                 f"text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;fontSize=11;align=left;fontFamily={FONT};",
-                Box(110, yy - 12, 150, 24),
+                Box(110, yy - 10, 150, 20),
                 "legend",
             )
         )
         cells.append(
             f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" '
             'edge="1" parent="legend">'
-            f'<mxGeometry relative="1" as="geometry"><mxPoint x="14" y="{yy}" as="sourcePoint"/>'
+            f'<mxGeometry relative="1" as="geometry"><mxPoint x="10" y="{yy}" as="sourcePoint"/>'
             f'<mxPoint x="100" y="{yy}" as="targetPoint"/></mxGeometry></mxCell>'
         )
     # Technology stack labels at the bottom.
@@ -497,7 +497,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             "<b>Technology stack</b> (the versions the venv and the local services run)",
             "text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;align=left;"
             f"fontSize=13;fontFamily={FONT};",
-            Box(10, top, 600, 24),
+            Box(10, top, 600, 30),
         )
     )
     sx, sy = 10, top + 30
@@ -505,13 +505,13 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         w = 30 + 8 * len(text)
         w = (w + 9) // 10 * 10
         if sx + w > 1190:
-            sx, sy = 10, sy + 34
+            sx, sy = 10, sy + 40
         cells.append(
             _cell(
                 f"stack{k}",
                 html.escape(text),
                 f"rounded=1;html=1;whiteSpace=wrap;fontSize=12;fontColor=#222222;fillColor=#ffffff;strokeColor=#666666;fontFamily={FONT};",
-                Box(sx, sy, w, 26),
+                Box(sx, sy, w, 30),
             )
         )
         sx += w + 10

@@ -520,3 +520,24 @@ def test_shapes_shadows_and_connectors_follow_the_drawio_notes() -> None:
             assert edge["src"] == edge["dst"] and st.get("curved") == "1"
         else:
             assert st.get("edgeStyle") == "orthogonalEdgeStyle", edge["id"]
+
+
+def test_everything_sits_on_the_10px_grid() -> None:
+    """Grid 10 px with snap: every box and every way point is on the grid, so the diagram
+    keeps its alignment when someone edits it in draw.io."""
+    off = []
+    for cell in cells().values():
+        geo = cell.find("mxGeometry")
+        if geo is None:
+            continue
+        if cell.get("vertex") == "1":
+            for attr in ("x", "y", "width", "height"):
+                if float(geo.get(attr, 0)) % 10:
+                    off.append(f"{cell.get('id')}.{attr}={geo.get(attr)}")
+        for point in geo.iter("mxPoint"):
+            if point.get("as") == "offset":
+                continue
+            for attr in ("x", "y"):
+                if float(point.get(attr, 0)) % 10:
+                    off.append(f"{cell.get('id')} point {attr}={point.get(attr)}")
+    assert off == []
