@@ -23,6 +23,7 @@ from components import charts
 from quant_platform import analytics
 from quant_platform.config import Settings, get_settings
 from quant_platform.config.settings import SettingsError
+from quant_platform.domain.coerce import as_float, first_line
 from quant_platform.queries import alerts as alert_q
 from quant_platform.queries import bars as bar_q
 from quant_platform.queries import statistics as stat_q
@@ -68,21 +69,16 @@ def _guard(what: str) -> Iterator[None]:
         yield
     except psycopg.OperationalError as exc:
         st.warning(
-            f"{what}: database unreachable ({_first_line(exc)}).", icon=":material/cloud_off:"
+            f"{what}: database unreachable ({first_line(exc)}).", icon=":material/cloud_off:"
         )
     except psycopg.Error as exc:
         st.warning(
-            f"{what}: database error ({_first_line(exc)}). Is the schema migrated "
+            f"{what}: database error ({first_line(exc)}). Is the schema migrated "
             "(`qp db migrate`)?",
             icon=":material/error:",
         )
     except redis.RedisError as exc:
-        st.warning(f"{what}: Redis unreachable ({_first_line(exc)}).", icon=":material/cloud_off:")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        st.warning(f"{what}: Redis unreachable ({first_line(exc)}).", icon=":material/cloud_off:")
 
 
 def _keys() -> RedisKeys:
@@ -90,15 +86,8 @@ def _keys() -> RedisKeys:
 
 
 # --- formatting -----------------------------------------------------------------------------
-def _num(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _fmt(v: Any, spec: str = ".4f") -> str:
-    f = _num(v)
+    f = as_float(v)
     if math.isnan(f):
         return "—"
     if math.isinf(f):
@@ -269,7 +258,7 @@ def live_tiles() -> None:
                 icon=":material/hourglass_empty:",
             )
         else:
-            z = _num(pm.get("zscore"))
+            z = as_float(pm.get("zscore"))
             cols = st.columns(7)
             cols[0].metric(
                 "z-score",
@@ -287,7 +276,7 @@ def live_tiles() -> None:
                 f"{settings.cointegration_pvalue:g} the pair looks cointegrated",
             )
             cols[4].metric("ADF p-value", _fmt(pm.get("adf_pvalue"), ".4f"))
-            hl = _num(pm.get("half_life"))
+            hl = as_float(pm.get("half_life"))
             cols[5].metric(
                 "half-life", _duration(hl * settings.analytics_bar_s) if hl == hl else "—"
             )
@@ -325,7 +314,7 @@ def live_tiles() -> None:
                 _fmt(m.get("vol_ratio"), ".2f"),
                 help="Short / long realised volatility (spike detector)",
             )
-            trend = {1: "up", -1: "down"}.get(int(_num(m.get("trend_direction")) or 0), "none")
+            trend = {1: "up", -1: "down"}.get(int(as_float(m.get("trend_direction")) or 0), "none")
             c[5].metric("trend", trend)
             age = m.get("age_s")
             c[6].metric("age", f"{age:.0f} s" if age is not None else "—")
@@ -523,6 +512,11 @@ def rule_editor() -> None:
     with _guard("Rule editor"):
         with st.form("add_rule", clear_on_submit=False):
             st.markdown("**Add a rule**")
+            st.caption(
+                "A rule fires once when its condition starts to hold, then re-arms only after "
+                "the condition clears (hysteresis), never sooner than its cooldown. "
+                "*Repeat every* makes it fire again while it stays active."
+            )
             c = st.columns([2, 1.5, 1.5, 1, 1])
             name = c[0].text_input("Name", key="rule_name", placeholder="btc-eth-z-high")
             kind = c[1].selectbox("Kind", alert_q.RULE_KINDS, key="rule_kind")
@@ -531,7 +525,19 @@ def rule_editor() -> None:
             cooldown = c[4].number_input(
                 "Cooldown (s)", 0.0, 86400.0, 60.0, step=10.0, key="rule_cooldown"
             )
-            c2 = st.columns([1, 3])
+            c2 = st.columns([1, 1, 3])
+            repeat = c2[1].number_input(
+                "Repeat every (s)",
+                min_value=1.0,
+                max_value=86400.0,
+                value=None,
+                step=60.0,
+                placeholder="once",
+                key="rule_repeat",
+                help="A rule fires once when its condition starts to hold and re-arms only "
+                "after the condition clears. Set this to fire again every N seconds while "
+                "it stays active (never more often than the cooldown).",
+            )
             threshold = c2[0].number_input(
                 "Threshold",
                 value=2.0,
@@ -543,7 +549,7 @@ def rule_editor() -> None:
                     for k, (key, _, _, meaning) in alert_q.KIND_PARAM.items()
                 ),
             )
-            expression = c2[1].text_input(
+            expression = c2[2].text_input(
                 "Expression (custom rules only)",
                 key="rule_expression",
                 placeholder="abs(zscore) > 2.5 and correlation > 0.7",
@@ -564,6 +570,7 @@ def rule_editor() -> None:
                 expression=expression if kind == "custom" else None,
                 severity=severity,
                 cooldown_s=float(cooldown),
+                repeat_s=None if repeat is None else float(repeat),
             )
             try:
                 with _db() as conn:
@@ -591,6 +598,8 @@ def rule_editor() -> None:
             row[1].write(r.kind)
             row[2].write(r.target)
             cond = r.expression or ", ".join(f"{k}={v}" for k, v in (r.params or {}).items()) or "—"
+            if pd.notna(r.repeat_s):
+                cond += f"  · repeat every {r.repeat_s:g} s"
             row[3].code(cond, language=None)
             row[4].write(r.severity)
             key = f"rule_enabled_{r.id}"

@@ -16,17 +16,13 @@ import redis
 import streamlit as st
 
 from quant_platform.config import Settings
+from quant_platform.domain.coerce import first_line
 
 
 @st.cache_resource
 def redis_client(url: str) -> redis.Redis:
     """One pooled client per URL for the whole server (it reconnects by itself)."""
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)

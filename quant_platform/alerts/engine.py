@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from quant_platform.alerts.ratelimit import RateLimit, TokenBucket
-from quant_platform.alerts.rules import AlertRule
+from quant_platform.alerts.rules import AlertRule, Check
 from quant_platform.domain.alert import ENGINE_KINDS, AlertEvent, RuleKind
+from quant_platform.domain.coerce import as_float
 
 MetricSnapshot = Mapping[str, Mapping[str, float]]
 DEFAULT_PER_RULE_RATE = RateLimit(rate_per_s=10 / 60, burst=10)
@@ -125,45 +126,72 @@ class AlertEngine:
     def _evaluate_one(
         self, rule: AlertRule, target: str, metrics: Mapping[str, float], now: float
     ) -> AlertEvent | None:
-        st = self._state.get((rule.name, target))
-        if st is None:
-            st = self._state[(rule.name, target)] = _State()
+        st = self._state.setdefault((rule.name, target), _State())
         chk = rule.check(metrics, st.baseline)
         if rule.kind is RuleKind.CORRELATION_BREAK and "baseline" not in rule.effective:
             self._update_baseline(rule, st, metrics, firing=bool(chk and chk.fire))
         if chk is None:
             return None
-        if not st.armed:
-            if not chk.clear:
-                return None
-            st.armed = True
-        if not chk.fire:
+        repeat = not st.armed
+        if not self._due(rule, st, chk, now):
             return None
-        cooldown = self.default_cooldown_s if rule.cooldown_s is None else rule.cooldown_s
-        if st.last_fired is not None and now - st.last_fired < cooldown:
-            return None  # stays armed: fires when the cooldown ends if still true
         # Suppressed or not, the firing counts for hysteresis and cooldown, so a
         # flood is counted once per crossing rather than every cycle.
         st.armed = False
         st.last_fired = now
         if not self._admit(rule, now):
             return None
+        return self._event(rule, target, metrics, chk, st.baseline, now, repeat)
+
+    def _due(self, rule: AlertRule, st: _State, chk: Check, now: float) -> bool:
+        """Whether this check fires: once per activation, plus `repeat_s` repeats.
+
+        A fired rule is disarmed until its condition clears (hysteresis). While it
+        stays active it fires again only if the rule has `repeat_s`, every
+        `max(repeat_s, cooldown)` seconds. An armed rule fires when the condition
+        holds and the cooldown since its last firing has passed.
+        """
+        cooldown = self.default_cooldown_s if rule.cooldown_s is None else rule.cooldown_s
+        since = math.inf if st.last_fired is None else now - st.last_fired
+        if not st.armed:
+            if chk.clear:
+                st.armed = True
+            else:
+                return (
+                    chk.fire and rule.repeat_s is not None and since >= max(rule.repeat_s, cooldown)
+                )
+        # stays armed inside the cooldown: fires when it ends if still true
+        return chk.fire and since >= cooldown
+
+    @staticmethod
+    def _event(
+        rule: AlertRule,
+        target: str,
+        metrics: Mapping[str, float],
+        chk: Check,
+        learned_baseline: float | None,
+        now: float,
+        repeat: bool,
+    ) -> AlertEvent:
         values: dict[str, Any] = {
-            k: _num(metrics.get(k)) for k in rule.relevant_metrics() if k in metrics
+            k: as_float(metrics.get(k)) for k in rule.relevant_metrics() if k in metrics
         }
         if math.isfinite(chk.threshold):
             values["threshold"] = chk.threshold
         if rule.kind is RuleKind.CORRELATION_BREAK:
-            base = rule.effective.get("baseline", st.baseline)
+            base = rule.effective.get("baseline", learned_baseline)
             if base is not None:
                 values["baseline"] = base
+        message = f"{target}: {chk.message}"
+        if repeat:
+            message += f" (still active; repeats every {rule.repeat_s:g} s)"
         return AlertEvent(
             rule_name=rule.name,
             rule_id=rule.id,
             kind=rule.kind,
             target=target,
             severity=rule.severity,
-            message=f"{target}: {chk.message}",
+            message=message,
             metrics=values,
             time=now,
             source="daemon",
@@ -174,15 +202,8 @@ class AlertEngine:
         rule: AlertRule, st: _State, metrics: Mapping[str, float], firing: bool
     ) -> None:
         """EWMA of correlation, frozen while the break is active so it is not chased down."""
-        c = _num(metrics.get("correlation"))
+        c = as_float(metrics.get("correlation"))
         if not math.isfinite(c) or firing or not st.armed:
             return
         alpha = float(rule.effective.get("baseline_alpha", 0.01))
         st.baseline = c if st.baseline is None else st.baseline + alpha * (c - st.baseline)
-
-
-def _num(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan

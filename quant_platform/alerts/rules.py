@@ -90,7 +90,13 @@ class Check:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """A validated rule. `cooldown_s=None` means the engine's default (60 s)."""
+    """A validated rule. `cooldown_s=None` means the engine's default (60 s).
+
+    Firing: a rule fires once when its condition starts to hold, then stays quiet
+    until the condition clears (hysteresis) and holds again; `cooldown_s` is the
+    least time between two firings. `repeat_s` (optional) re-fires every that many
+    seconds while the condition stays active, for alerts nobody should forget.
+    """
 
     name: str
     kind: RuleKind
@@ -101,6 +107,7 @@ class AlertRule:
     cooldown_s: float | None = None
     enabled: bool = True
     id: int | None = None
+    repeat_s: float | None = None
     compiled: Expression | None = field(default=None, init=False, repr=False, compare=False)
     compiled_clear: Expression | None = field(default=None, init=False, repr=False, compare=False)
     scope: str = field(default="pair", init=False, compare=False)
@@ -122,13 +129,12 @@ class AlertRule:
             )
         object.__setattr__(self, "severity", Severity(self.severity))
         if self.cooldown_s is not None:
-            try:
-                cd = float(self.cooldown_s)
-            except (TypeError, ValueError):
-                raise RuleError(name, "cooldown_s", "must be a number of seconds") from None
-            if not math.isfinite(cd) or cd < 0:
-                raise RuleError(name, "cooldown_s", "must be >= 0 seconds")
-            object.__setattr__(self, "cooldown_s", cd)
+            object.__setattr__(self, "cooldown_s", _seconds(name, "cooldown_s", self.cooldown_s))
+        if self.repeat_s is not None:
+            repeat = _seconds(name, "repeat_s", self.repeat_s)
+            if repeat <= 0:
+                raise RuleError(name, "repeat_s", "must be > 0 seconds (leave it out to fire once)")
+            object.__setattr__(self, "repeat_s", repeat)
         if not isinstance(self.enabled, bool):
             raise RuleError(name, "enabled", "must be true or false")
         if not isinstance(self.params, Mapping):
@@ -348,6 +354,8 @@ class AlertRule:
             d["expression"] = self.expression
         if self.cooldown_s is not None:
             d["cooldown_s"] = self.cooldown_s
+        if self.repeat_s is not None:
+            d["repeat_s"] = self.repeat_s
         if self.id is not None:
             d["id"] = self.id
         return d
@@ -364,6 +372,7 @@ class AlertRule:
             "expression",
             "severity",
             "cooldown_s",
+            "repeat_s",
             "enabled",
             "id",
         }
@@ -382,9 +391,21 @@ class AlertRule:
             expression=d.get("expression"),
             severity=d.get("severity", "warning"),
             cooldown_s=d.get("cooldown_s"),
+            repeat_s=d.get("repeat_s"),
             enabled=d.get("enabled", True),
             id=d.get("id"),
         )
+
+
+def _seconds(rule: str, field_name: str, value: object) -> float:
+    """A finite, non-negative number of seconds, or a RuleError naming the field."""
+    try:
+        s = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RuleError(rule, field_name, "must be a number of seconds") from None
+    if isinstance(value, bool) or not math.isfinite(s) or s < 0:
+        raise RuleError(rule, field_name, "must be >= 0 seconds")
+    return s
 
 
 def _get(metrics: Mapping[str, float], key: str) -> float | None:

@@ -24,21 +24,20 @@ from quant_platform.domain.alert import AlertEvent, json_safe
 
 log = logging.getLogger(__name__)
 
-_RULE_COLS = "id, name, kind, target, params, expression, severity, cooldown_s, enabled"
+_RULE_COLS = "id, name, kind, target, params, expression, severity, cooldown_s, repeat_s, enabled"
 _UPSERT = """
-INSERT INTO alert_rules (name, kind, target, params, expression, severity, cooldown_s, enabled)
+INSERT INTO alert_rules (name, kind, target, params, expression, severity, cooldown_s,
+                         repeat_s, enabled)
 VALUES (%(name)s, %(kind)s, %(target)s, %(params)s, %(expression)s, %(severity)s,
-        %(cooldown_s)s, %(enabled)s)
+        %(cooldown_s)s, %(repeat_s)s, %(enabled)s)
 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, target = EXCLUDED.target,
     params = EXCLUDED.params, expression = EXCLUDED.expression, severity = EXCLUDED.severity,
-    cooldown_s = EXCLUDED.cooldown_s, enabled = EXCLUDED.enabled, updated_at = now()
-RETURNING id, name, kind, target, params, expression, severity, cooldown_s, enabled
+    cooldown_s = EXCLUDED.cooldown_s, repeat_s = EXCLUDED.repeat_s, enabled = EXCLUDED.enabled,
+    updated_at = now()
+RETURNING id, name, kind, target, params, expression, severity, cooldown_s, repeat_s, enabled
 """
 _CREATE = _UPSERT.split("ON CONFLICT")[0] + "RETURNING " + _RULE_COLS
-_SELECT_RULES = (
-    "SELECT id, name, kind, target, params, expression, severity, cooldown_s, enabled "
-    "FROM alert_rules"
-)
+_SELECT_RULES = f"SELECT {_RULE_COLS} FROM alert_rules"  # noqa: S608 - a constant column list
 _INSERT_EVENT = """
 INSERT INTO alert_events (time, rule_id, rule_name, kind, target, severity, message,
                           metrics, source)
@@ -102,6 +101,7 @@ class AlertStore:
             "expression": rule.expression,
             "severity": rule.severity.value,
             "cooldown_s": cooldown,
+            "repeat_s": rule.repeat_s,
             "enabled": rule.enabled,
         }
 
@@ -115,6 +115,7 @@ class AlertStore:
             expression=row["expression"],
             severity=row["severity"],
             cooldown_s=row["cooldown_s"],
+            repeat_s=row.get("repeat_s"),
             enabled=row["enabled"],
             id=row["id"],
         )

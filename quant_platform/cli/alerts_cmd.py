@@ -75,10 +75,11 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     for r in rules:
         cond = r.expression if r.kind == "custom" else json.dumps(dict(r.params), sort_keys=True)
         cd = "default" if r.cooldown_s is None else f"{r.cooldown_s:g}s"
+        rep = "once" if r.repeat_s is None else f"{r.repeat_s:g}s"
         state = "on " if r.enabled else "off"
         print(
             f"{state} {r.name:<24} {r.kind:<18} {r.target:<18} {r.severity:<8} "
-            f"cooldown={cd:<8} {cond}"
+            f"cooldown={cd:<8} repeat={rep:<6} {cond}"
         )
     return 0
 
@@ -100,6 +101,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             expression=args.expression,
             severity=args.severity,
             cooldown_s=args.cooldown,
+            repeat_s=args.repeat,
             enabled=not args.disabled,
         )
     except (RuleError, ValueError) as exc:
@@ -219,6 +221,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add.add_argument("--severity", default="warning", choices=SEVERITIES)
     add.add_argument("--cooldown", type=float, help="seconds between alerts per target")
+    add.add_argument(
+        "--repeat",
+        type=float,
+        metavar="SECONDS",
+        help="fire again every SECONDS while the condition stays active (default: fire once, "
+        "re-arm only after it clears)",
+    )
     add.add_argument("--disabled", action="store_true", help="save it disabled")
     add.add_argument("--replace", action="store_true", help="overwrite a rule of that name")
     add.set_defaults(func=_add)

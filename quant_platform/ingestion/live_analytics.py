@@ -23,6 +23,7 @@ import psycopg
 
 from quant_platform import analytics
 from quant_platform.config import Settings
+from quant_platform.domain.coerce import as_float
 from quant_platform.ingestion.live_bars import LiveBars, align_closes
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,6 @@ INSERT INTO pair_statistics (time, symbol_y, symbol_x, source, method, bar_inter
 VALUES (%s, %s, %s, 'live', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
-
-
-def _num(v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return math.nan
-    return f
 
 
 def realised_vol_ratio(closes: np.ndarray, short: int, long: int) -> tuple[float, float, float]:
@@ -123,18 +116,18 @@ class LiveAnalytics:
                 continue
             d = dataclasses.asdict(m)
             snap[target] = {
-                "zscore": _num(d.get("zscore")),
-                "hedge_ratio": _num(d.get("hedge_ratio")),
-                "intercept": _num(d.get("intercept")),
-                "spread": _num(d.get("spread_last")),
-                "spread_mean": _num(d.get("spread_mean")),
-                "spread_std": _num(d.get("spread_std")),
-                "correlation": _num(d.get("correlation")),
-                "adf_stat": _num(d.get("adf_stat")),
-                "adf_pvalue": _num(d.get("adf_pvalue")),
-                "coint_pvalue": _num(d.get("coint_pvalue")),
-                "half_life": _num(d.get("half_life")),
-                "n_obs": _num(d.get("n_obs")),
+                "zscore": as_float(d.get("zscore")),
+                "hedge_ratio": as_float(d.get("hedge_ratio")),
+                "intercept": as_float(d.get("intercept")),
+                "spread": as_float(d.get("spread_last")),
+                "spread_mean": as_float(d.get("spread_mean")),
+                "spread_std": as_float(d.get("spread_std")),
+                "correlation": as_float(d.get("correlation")),
+                "adf_stat": as_float(d.get("adf_stat")),
+                "adf_pvalue": as_float(d.get("adf_pvalue")),
+                "coint_pvalue": as_float(d.get("coint_pvalue")),
+                "half_life": as_float(d.get("half_life")),
+                "n_obs": as_float(d.get("n_obs")),
             }
             self._pending_rows.append(
                 (
@@ -206,7 +199,7 @@ class LiveAnalytics:
         )
         vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
         out = {
-            k: _num(v)
+            k: as_float(v)
             for k, v in m.items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }

@@ -21,17 +21,10 @@ from quant_platform.alerts.expression import (
     ExpressionError,
     compile_expression,
 )
+from quant_platform.domain.alert import RuleKind, Severity
 
-RULE_KINDS = (
-    "zscore",
-    "correlation_break",
-    "volatility_spike",
-    "custom",
-    "cointegration_break",
-    "stale_feed",
-    "run_failure",
-)
-SEVERITIES = ("info", "warning", "critical")
+RULE_KINDS = tuple(k.value for k in RuleKind)
+SEVERITIES = tuple(s.value for s in Severity)
 EVENT_COLUMNS = [
     "id",
     "time",
@@ -52,6 +45,7 @@ RULE_COLUMNS = [
     "expression",
     "severity",
     "cooldown_s",
+    "repeat_s",
     "enabled",
     "updated_at",
 ]
@@ -89,6 +83,7 @@ class RuleDraft:
     severity: str = "warning"
     cooldown_s: float = 60.0
     enabled: bool = True
+    repeat_s: float | None = None  # re-fire every N s while active; None: fire once
 
 
 def expression_errors(expression: str) -> list[str]:
@@ -109,6 +104,16 @@ def expression_errors(expression: str) -> list[str]:
 
 def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> list[str]:
     """Every problem with a draft; [] when it can be stored. Pairs are written Y/X."""
+    return [
+        *_header_errors(draft),
+        *_target_errors(draft, symbols, pairs),
+        *_param_errors(draft),
+        *_expression_field_errors(draft),
+    ]
+
+
+def _header_errors(draft: RuleDraft) -> list[str]:
+    """Name, kind, severity, cooldown and repeat."""
     errors: list[str] = []
     name = draft.name.strip()
     if not name:
@@ -119,39 +124,53 @@ def validate_rule(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> lis
         errors.append(f"kind must be one of {', '.join(RULE_KINDS)}")
     if draft.severity not in SEVERITIES:
         errors.append(f"severity must be one of {', '.join(SEVERITIES)}")
-    if not (isinstance(draft.cooldown_s, int | float) and 0 <= draft.cooldown_s <= 86_400):
+    if not (_is_number(draft.cooldown_s) and 0 <= draft.cooldown_s <= 86_400):
         errors.append("cooldown must be between 0 and 86400 seconds")
+    if draft.repeat_s is not None and not (
+        _is_number(draft.repeat_s) and 0 < draft.repeat_s <= 86_400
+    ):
+        errors.append("repeat must be between 0 and 86400 seconds (empty: fire once)")
+    return errors
+
+
+def _target_errors(draft: RuleDraft, symbols: list[str], pairs: list[str]) -> list[str]:
+    """The target must be '*' or something the rule's kind can watch."""
     target = draft.target
     if draft.kind in PAIR_KINDS and target != "*" and target not in pairs:
-        errors.append(f"target of a {draft.kind} rule must be '*' or a pair ({', '.join(pairs)})")
-    elif draft.kind in SYMBOL_KINDS and target != "*" and target not in symbols:
-        errors.append(
-            f"target of a {draft.kind} rule must be '*' or a symbol ({', '.join(symbols)})"
-        )
-    elif draft.kind == "custom" and target not in ("*", *pairs, *symbols):
-        errors.append("target of a custom rule must be '*', a pair or a symbol")
-    elif draft.kind == "run_failure" and target != "*":
-        errors.append("a run_failure rule applies to every run: target must be '*'")
-    if draft.kind in KIND_PARAM:
-        key, lo, hi, meaning = KIND_PARAM[draft.kind]
-        value = draft.params.get(key)
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-        ):
-            errors.append(f"{key} is required: the {meaning}")
-        elif not lo < value < hi:
-            errors.append(
-                f"{key} must be greater than {lo:g}"
-                + (f" and less than {hi:g}" if math.isfinite(hi) else "")
-                + f" (the {meaning})"
-            )
+        return [f"target of a {draft.kind} rule must be '*' or a pair ({', '.join(pairs)})"]
+    if draft.kind in SYMBOL_KINDS and target != "*" and target not in symbols:
+        return [f"target of a {draft.kind} rule must be '*' or a symbol ({', '.join(symbols)})"]
+    if draft.kind == "custom" and target not in ("*", *pairs, *symbols):
+        return ["target of a custom rule must be '*', a pair or a symbol"]
+    if draft.kind == "run_failure" and target != "*":
+        return ["a run_failure rule applies to every run: target must be '*'"]
+    return []
+
+
+def _param_errors(draft: RuleDraft) -> list[str]:
+    """The one numeric parameter of a threshold kind, inside its open range."""
+    if draft.kind not in KIND_PARAM:
+        return []
+    key, lo, hi, meaning = KIND_PARAM[draft.kind]
+    value = draft.params.get(key)
+    if not _is_number(value) or not math.isfinite(value):
+        return [f"{key} is required: the {meaning}"]
+    if not lo < value < hi:
+        upper = f" and less than {hi:g}" if math.isfinite(hi) else ""
+        return [f"{key} must be greater than {lo:g}{upper} (the {meaning})"]
+    return []
+
+
+def _expression_field_errors(draft: RuleDraft) -> list[str]:
     if draft.kind == "custom":
-        errors.extend(expression_errors(draft.expression or ""))
-    elif draft.expression:
-        errors.append("only custom rules take an expression")
-    return errors
+        return expression_errors(draft.expression or "")
+    if draft.expression:
+        return ["only custom rules take an expression"]
+    return []
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def add_rule(
@@ -165,7 +184,8 @@ def add_rule(
         with conn.transaction():
             row = conn.execute(
                 "INSERT INTO alert_rules (name, kind, target, params, expression, severity,"
-                " cooldown_s, enabled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                " cooldown_s, repeat_s, enabled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " RETURNING id",
                 (
                     draft.name.strip(),
                     draft.kind,
@@ -174,6 +194,7 @@ def add_rule(
                     (draft.expression or "").strip() or None,
                     draft.severity,
                     float(draft.cooldown_s),
+                    None if draft.repeat_s is None else float(draft.repeat_s),
                     draft.enabled,
                 ),
             ).fetchone()
@@ -185,8 +206,8 @@ def add_rule(
 def list_rules(conn: psycopg.Connection) -> pd.DataFrame:
     """All rules, by name."""
     rows = conn.execute(
-        "SELECT id, name, kind, target, params, expression, severity, cooldown_s, enabled,"
-        " updated_at FROM alert_rules ORDER BY name"
+        "SELECT id, name, kind, target, params, expression, severity, cooldown_s, repeat_s,"
+        " enabled, updated_at FROM alert_rules ORDER BY name"
     ).fetchall()
     return pd.DataFrame(rows, columns=RULE_COLUMNS)
 

@@ -6,6 +6,7 @@ import psycopg
 import redis
 
 from quant_platform.config import Settings
+from quant_platform.domain.coerce import first_line
 from quant_platform.domain.service import ServiceStatus
 
 
@@ -26,7 +27,7 @@ def check_postgres(database_url: str) -> list[ServiceStatus]:
                 else (0,)
             )
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         return [
             ServiceStatus("postgresql", False, f"unreachable: {reason}"),
             ServiceStatus("timescaledb", False, "database unreachable"),

@@ -32,6 +32,7 @@ import psycopg
 
 from quant_platform.config import Settings
 from quant_platform.domain import Trade
+from quant_platform.domain.coerce import first_line
 from quant_platform.storage.metrics import StorageMetrics, storage_metrics
 from quant_platform.storage.spool import Spool
 from quant_platform.storage.trade_writer import TradeWriter
@@ -385,7 +386,7 @@ class BatchFlusher:
             log.warning(
                 "a batch of %d trades outran the statement timeout (%s): splitting it",
                 len(batch),
-                _first_line(exc),
+                first_line(exc),
             )
             mid = len(batch) // 2
             return self._write_isolating(batch[:mid]) + self._write_isolating(batch[mid:])
@@ -430,7 +431,7 @@ class BatchFlusher:
             "database refused trade %s %d (%s): kept in %s",
             batch[0].symbol,
             batch[0].trade_id,
-            _first_line(exc),
+            first_line(exc),
             self.rejected_dir,
         )
 
@@ -475,7 +476,7 @@ class BatchFlusher:
 
     def _mark_slow(self, exc: BaseException) -> None:
         """A batch of MIN_SPLIT_ROWS still timed out: hold rows, retry later; the DB is up."""
-        self.last_error = _first_line(exc)
+        self.last_error = first_line(exc)
         if not self._slow:
             log.warning(
                 "database too slow (%s, QP_DB_STATEMENT_TIMEOUT_S): holding trades and "
@@ -487,7 +488,7 @@ class BatchFlusher:
         self._backoff_s = min(self._backoff_s * 2, self.retry_cap_s)
 
     def _mark_down(self, exc: BaseException) -> None:
-        self.last_error = _first_line(exc)
+        self.last_error = first_line(exc)
         if self.db_up:
             log.warning(
                 "database unreachable (%s): holding trades in memory (up to %d rows), "
@@ -506,8 +507,3 @@ class BatchFlusher:
     def _gauges(self) -> None:
         self.metrics.flusher_pending.set(self.pending)
         self.metrics.flusher_spool_rows.set(self.spool_rows)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

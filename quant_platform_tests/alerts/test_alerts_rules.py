@@ -233,13 +233,46 @@ def test_bad_expression_keeps_the_column() -> None:
     assert err is not None and err.column == len("zscore > 1 and z")
 
 
+def test_fires_once_per_activation_and_rearms_only_after_clearing() -> None:
+    """Without repeat_s a condition that stays true for a long time fires exactly once."""
+    rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=0)
+    active = [3.0] * 600  # ten minutes above k, one check per second
+    assert run_series(rule, PAIR, "zscore", active) == [0]
+    assert run_series(rule, PAIR, "zscore", active + [0.5] + active) == [0, 601]
+
+
+def test_repeat_s_fires_again_while_active_and_stops_when_cleared() -> None:
+    rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=0, repeat_s=30)
+    series = [3.0] * 100 + [0.5] * 50 + [3.0] * 10
+    # at 0, then every 30 s while active (30, 60, 90); cleared at 100; fires anew at 150
+    assert run_series(rule, PAIR, "zscore", series) == [0, 30, 60, 90, 150]
+    clock = FakeClock()
+    eng = AlertEngine([rule], per_rule_rate=None, global_rate=None, clock=clock)
+    first = eng.evaluate({PAIR: {"zscore": 3.0}})
+    clock.t += 30
+    (again,) = eng.evaluate({PAIR: {"zscore": 3.0}})
+    assert "still active" not in first[0].message
+    assert "still active" in again.message and "30 s" in again.message
+
+
+def test_repeat_never_beats_the_cooldown() -> None:
+    rule = AlertRule("z", "zscore", params={"k": 2.0}, cooldown_s=45, repeat_s=10)
+    assert run_series(rule, PAIR, "zscore", [3.0] * 100) == [0, 45, 90]
+
+
+@pytest.mark.parametrize("value", [0, -5, "soon", math.inf, True])
+def test_repeat_s_must_be_positive_seconds(value: object) -> None:
+    with pytest.raises(RuleError, match="repeat_s"):
+        AlertRule("z", "zscore", params={"k": 2.0}, repeat_s=value)  # type: ignore[arg-type]
+
+
 def test_load_rules_yaml(tmp_path: Path) -> None:
     p = tmp_path / "rules.yaml"
     p.write_text(
         "rules:\n"
         "  - {name: z, kind: zscore, params: {k: 2.5}, severity: critical}\n"
         "  - name: c\n    kind: custom\n    expression: 'abs(z) > 2 and half_life < 600'\n"
-        "    cooldown_s: 30\n"
+        "    cooldown_s: 30\n    repeat_s: 300\n"
         "  - {name: v, kind: volatility_spike, target: BTCUSDT, enabled: false}\n"
         "sinks:\n  - {type: log}\n"
     )
@@ -247,6 +280,8 @@ def test_load_rules_yaml(tmp_path: Path) -> None:
     assert [r.name for r in rules] == ["z", "c", "v"]
     assert rules[0].params == {"k": 2.5} and rules[0].severity == "critical"
     assert rules[1].cooldown_s == 30.0 and rules[1].compiled is not None
+    assert rules[1].repeat_s == 300.0 and rules[0].repeat_s is None
+    assert AlertRule.from_dict(rules[1].to_dict()) == rules[1]
     assert rules[2].enabled is False and rules[2].scope == "symbol"
     p.write_text("- {name: z, kind: zscore, params: {k: 0}}\n")
     with pytest.raises(RuleError, match="params.k"):

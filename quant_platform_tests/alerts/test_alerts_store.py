@@ -243,6 +243,8 @@ def test_cli_round_trip(
             "critical",
             "--cooldown",
             "30",
+            "--repeat",
+            "120",
         )
         == 0
     )
@@ -262,6 +264,8 @@ def test_cli_round_trip(
     listed = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["enabled"]) for r in listed] == [("c", True), ("z", False)]
     assert listed[1]["params"] == {"k": 2.5, "direction": "above"}
+    # --repeat is stored and read back (the engine re-fires every 120 s while active)
+    assert listed[0]["repeat_s"] == 120.0 and "repeat_s" not in listed[1]
     y = tmp_path / "r.yaml"
     y.write_text("rules:\n  - {name: v, kind: volatility_spike, params: {k: 3}}\n")
     assert qp("load", str(y)) == 0

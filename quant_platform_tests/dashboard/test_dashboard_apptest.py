@@ -119,11 +119,13 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(
     at.selectbox(key="rule_kind").set_value("zscore")
     at.selectbox(key="rule_target").set_value(f"{Y}/{X}")
     at.number_input(key="rule_threshold").set_value(2.5)
+    at.number_input(key="rule_repeat").set_value(300.0)
     _submit(at)
     at = _run(at)
     assert "Added rule 'btc-eth-z'" in _texts(at)
     rules = alert_q.list_rules(db)
     assert list(rules["name"]) == ["btc-eth-z"] and rules["params"][0] == {"threshold": 2.5}
+    assert rules["repeat_s"][0] == 300.0  # "repeat every" reaches the table the engine reads
 
     # a bad custom rule: every problem is listed, nothing is stored
     at.text_input(key="rule_name").input("bad rule!")
