@@ -155,12 +155,13 @@ ROUTES: dict[str, dict] = {
     "flusher_timescale": {"from": ("b", 700), "to": ("t", 700)},
     "tickbuffer_analytics": {"from": ("b", 250), "to": ("t", 250), "label_at": 0.45},
     "ws_analytics": {"from": ("b", 310), "to": ("t", 310), "label_at": -0.85, "offset": (60, 0)},
-    "analytics_redis": {"from": ("t", 370), "to": ("b", 370)},
+    "analytics_redis": {"from": ("t", 360), "to": ("b", 360), "vertical": True},
+    "redis_analytics": {"from": ("b", 400), "to": ("t", 400), "vertical": True},
     "analytics_timescale": {
-        "from": ("t", 440),
+        "from": ("t", 450),
         "to": ("b", 660),
-        "points": [(440, 1290), (660, 1290)],
-        "label_at": -0.8,
+        "points": [(450, 1290), (660, 1290)],
+        "label_at": -0.23,
     },
     "redis_dagster": {
         "from": ("r", 1180),
@@ -184,8 +185,8 @@ ROUTES: dict[str, dict] = {
     },
     "alertstore_redis": {
         "from": ("t", 600),
-        "to": ("b", 540),
-        "points": [(600, 2010), (540, 2010)],
+        "to": ("b", 550),
+        "points": [(600, 2010), (550, 2010)],
         "label_at": 0.45,
         "vertical": True,
     },

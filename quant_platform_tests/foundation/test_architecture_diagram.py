@@ -541,3 +541,16 @@ def test_everything_sits_on_the_10px_grid() -> None:
                 if float(point.get(attr, 0)) % 10:
                     off.append(f"{cell.get('id')} point {attr}={point.get(attr)}")
     assert off == []
+
+
+def test_every_dagster_asset_group_is_on_the_page() -> None:
+    """A new asset group in the code shows up in the Dagster box, or this fails."""
+    groups = set()
+    for path in (ROOT / "quant_platform" / "orchestration").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "group_name":
+                assert isinstance(node.value, ast.Constant), f"{path}: group_name not a literal"
+                groups.add(node.value.value)
+    assert len(groups) >= 4
+    shown = text("assets")
+    assert sorted(g for g in groups if g not in shown) == []
