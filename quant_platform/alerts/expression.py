@@ -246,78 +246,15 @@ class _Compiler:
     def fail(self, message: str, node: ast.AST) -> ExpressionError:
         return ExpressionError(message, self.col(node), self.text)
 
-    def compile(self, node: ast.AST) -> Node:  # noqa: C901 - a dispatch table in disguise
-        if isinstance(node, ast.BoolOp):
-            parts = [self.compile(v) for v in node.values]
-            if isinstance(node.op, ast.And):
-                return lambda m: all(p(m) for p in parts)
-            return lambda m: any(p(m) for p in parts)
-        if isinstance(node, ast.UnaryOp):
-            operand = self.compile(node.operand)
-            if isinstance(node.op, ast.Not):
-                return lambda m: not operand(m)
-            if isinstance(node.op, ast.USub):
-                return lambda m: -operand(m)
-            if isinstance(node.op, ast.UAdd):
-                return lambda m: +operand(m)
-            raise self.fail("operator '~' is not allowed", node)
-        if isinstance(node, ast.BinOp):
-            op = _BINOPS.get(type(node.op))
-            if op is None:
-                raise self.fail(
-                    f"operator {type(node.op).__name__} is not allowed (use + - * / % **)", node
-                )
-            left, right = self.compile(node.left), self.compile(node.right)
-            if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
-                if abs(float(node.right.value)) > MAX_EXPONENT:
-                    raise self.fail(f"exponent larger than {MAX_EXPONENT:g}", node.right)
+    def compile(self, node: ast.AST) -> Node:
+        """Compile one node through the dispatch table; anything not in it is refused."""
+        handler = _COMPILERS.get(type(node))
+        if handler is not None:
+            return handler(self, node)
+        raise self.refuse(node)
 
-            def binop(m: Mapping[str, float]) -> float:
-                r = op(left(m), right(m))
-                if not math.isfinite(r):  # overflow to inf, inf - inf: a math error
-                    raise _Unknown("overflow")
-                return r
-
-            return binop
-        if isinstance(node, ast.Compare):
-            ops = []
-            for o in node.ops:
-                f = _CMPOPS.get(type(o))
-                if f is None:
-                    raise self.fail(
-                        f"comparison {type(o).__name__} is not allowed (use < <= > >= == !=)", node
-                    )
-                ops.append(f)
-            operands = [self.compile(node.left)] + [self.compile(c) for c in node.comparators]
-
-            def compare(m: Mapping[str, float]) -> bool:
-                a = operands[0](m)
-                for f, nxt in zip(ops, operands[1:], strict=True):
-                    b = nxt(m)
-                    if not f(a, b):
-                        return False
-                    a = b
-                return True
-
-            return compare
-        if isinstance(node, ast.Name):
-            return self.name(node)
-        if isinstance(node, ast.Constant):
-            v = node.value
-            if isinstance(v, bool):
-                return _const(v)
-            if isinstance(v, int | float):
-                try:
-                    fv = float(v)
-                except OverflowError:
-                    raise self.fail("number too large", node) from None
-                if not math.isfinite(fv):
-                    raise self.fail("number too large", node)
-                return _const(fv)
-            what = "strings" if isinstance(v, str | bytes) else f"constant {v!r}"
-            raise self.fail(f"{what} are not allowed; only numbers and True/False", node)
-        if isinstance(node, ast.Call):
-            return self.call(node)
+    def refuse(self, node: ast.AST) -> ExpressionError:
+        """The error for a node kind the language does not have, pointing at the bad part."""
         word = _NODE_WORDS.get(type(node), type(node).__name__)
         err = self.fail(f"{word} not allowed in alert conditions", node)
         if isinstance(node, ast.Attribute) and node.end_col_offset is not None:
@@ -326,7 +263,79 @@ class _Compiler:
             )
         elif isinstance(node, ast.Subscript):
             err.column = max(0, self.col(node.slice) - 1)
-        raise err
+        return err
+
+    def bool_op(self, node: ast.BoolOp) -> Node:
+        parts = [self.compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda m: all(p(m) for p in parts)
+        return lambda m: any(p(m) for p in parts)
+
+    def unary_op(self, node: ast.UnaryOp) -> Node:
+        operand = self.compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda m: not operand(m)
+        if isinstance(node.op, ast.USub):
+            return lambda m: -operand(m)
+        if isinstance(node.op, ast.UAdd):
+            return lambda m: +operand(m)
+        raise self.fail("operator '~' is not allowed", node)
+
+    def bin_op(self, node: ast.BinOp) -> Node:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise self.fail(
+                f"operator {type(node.op).__name__} is not allowed (use + - * / % **)", node
+            )
+        left, right = self.compile(node.left), self.compile(node.right)
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
+            if abs(float(node.right.value)) > MAX_EXPONENT:
+                raise self.fail(f"exponent larger than {MAX_EXPONENT:g}", node.right)
+
+        def binop(m: Mapping[str, float]) -> float:
+            r = op(left(m), right(m))
+            if not math.isfinite(r):  # overflow to inf, inf - inf: a math error
+                raise _Unknown("overflow")
+            return r
+
+        return binop
+
+    def compare(self, node: ast.Compare) -> Node:
+        ops = []
+        for o in node.ops:
+            f = _CMPOPS.get(type(o))
+            if f is None:
+                raise self.fail(
+                    f"comparison {type(o).__name__} is not allowed (use < <= > >= == !=)", node
+                )
+            ops.append(f)
+        operands = [self.compile(node.left)] + [self.compile(c) for c in node.comparators]
+
+        def compare(m: Mapping[str, float]) -> bool:
+            a = operands[0](m)
+            for f, nxt in zip(ops, operands[1:], strict=True):
+                b = nxt(m)
+                if not f(a, b):
+                    return False
+                a = b
+            return True
+
+        return compare
+
+    def constant(self, node: ast.Constant) -> Node:
+        v = node.value
+        if isinstance(v, bool):
+            return _const(v)
+        if isinstance(v, int | float):
+            try:
+                fv = float(v)
+            except OverflowError:
+                raise self.fail("number too large", node) from None
+            if not math.isfinite(fv):
+                raise self.fail("number too large", node)
+            return _const(fv)
+        what = "strings" if isinstance(v, str | bytes) else f"constant {v!r}"
+        raise self.fail(f"{what} are not allowed; only numbers and True/False", node)
 
     def name(self, node: ast.Name) -> Node:
         ident = node.id
@@ -372,6 +381,18 @@ class _Compiler:
 
 
 _CONDITION_NODES = (ast.Compare, ast.BoolOp)
+
+
+# The whole language: one compiler method per node kind (anything else is refused).
+_COMPILERS: dict[type[ast.AST], Callable[[_Compiler, Any], Node]] = {
+    ast.BoolOp: _Compiler.bool_op,
+    ast.UnaryOp: _Compiler.unary_op,
+    ast.BinOp: _Compiler.bin_op,
+    ast.Compare: _Compiler.compare,
+    ast.Name: _Compiler.name,
+    ast.Constant: _Compiler.constant,
+    ast.Call: _Compiler.call,
+}
 
 
 def compile_expression(text: str) -> Expression:

@@ -53,6 +53,20 @@ _PARAMS: dict[str, set[str]] = {
     "volatility_spike": {"k", "hysteresis"},
     "custom": {"clear"},
 }
+# Numeric params per kind: (low, high, low bound open?).
+_HYSTERESIS = {"hysteresis": (0.0, 0.99, False)}
+_NUMERIC_PARAMS: dict[str, dict[str, tuple[float, float, bool]]] = {
+    "zscore": {**_HYSTERESIS, "k": (0.0, 1e6, True)},
+    "volatility_spike": {**_HYSTERESIS, "k": (0.0, 1e6, True)},
+    "correlation_break": {
+        **_HYSTERESIS,
+        "floor": (-1.0, 1.0, False),
+        "delta": (0.0, 2.0, True),
+        "baseline": (-1.0, 1.0, False),
+        "baseline_alpha": (0.0, 1.0, True),
+    },
+}
+_KIND_SCOPE = {"zscore": "pair", "correlation_break": "pair", "volatility_spike": "symbol"}
 # The dashboard's editor writes one generic key per kind; read it as the canonical one.
 PARAM_ALIASES: dict[str, dict[str, str]] = {
     "zscore": {"threshold": "k"},
@@ -117,7 +131,33 @@ class AlertRule:
     )
 
     def __post_init__(self) -> None:
+        """Validate every field once, naming the first bad one.
+
+        Raises:
+            RuleError: a field is invalid (`field` names it, e.g. `params.k`).
+        """
         name = self.name if isinstance(self.name, str) else repr(self.name)
+        self._validate_header(name)
+        target = self._validate_target(name)
+        object.__setattr__(self, "target", target)
+        if self.kind in ENGINE_KINDS:
+            self._validate_params(name)
+        scope = _KIND_SCOPE.get(self.kind, "any")
+        if self.kind is RuleKind.CUSTOM:
+            scope = self._compile_custom(name)
+        elif self.expression:
+            raise RuleError(name, "expression", f"only custom rules take one, not {self.kind}")
+        if target != "*" and scope in ("pair", "symbol") and ("/" in target) != (scope == "pair"):
+            shape = "pair" if "/" in target else "symbol"
+            raise RuleError(
+                name, "target", f"{target} is a {shape} but this rule uses {scope} metrics"
+            )
+        if scope == "any":
+            scope = "symbol" if target != "*" and "/" not in target else "pair"
+        object.__setattr__(self, "scope", scope)
+
+    def _validate_header(self, name: str) -> None:
+        """Name, kind, severity, cooldown, repeat, enabled and the params' shape."""
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):
             raise RuleError(name, "name", "use 1-100 letters, digits, spaces, '_', '-', '.', ':'")
         if self.kind not in KINDS:
@@ -141,49 +181,23 @@ class AlertRule:
             raise RuleError(name, "params", "must be a mapping like {k: 2.5}")
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "effective", dict(self.params))
-        target = self._validate_target(name)
-        object.__setattr__(self, "target", target)
-        if self.kind in ENGINE_KINDS:
-            self._validate_params(name)
-        scope = {"zscore": "pair", "correlation_break": "pair", "volatility_spike": "symbol"}.get(
-            self.kind, "any"
-        )
-        if self.kind == "custom":
-            if not self.expression or not str(self.expression).strip():
-                raise RuleError(name, "expression", "a custom rule needs an expression")
-            try:
-                expr = compile_expression(str(self.expression))
-                scope = metric_scope(expr.names) or "any"
-            except ExpressionError as exc:
-                if not exc.source:
-                    exc.source = str(self.expression)
-                raise RuleError(name, "expression", str(exc), exc) from None
-            object.__setattr__(self, "compiled", expr)
-            clear = self.params.get("clear")
-            if clear is not None:
-                try:
-                    cexpr = compile_expression(str(clear))
-                    if scope != "any" and metric_scope(cexpr.names) not in (None, scope):
-                        raise ExpressionError(f"the clear condition must use {scope} metrics too")
-                except ExpressionError as exc:
-                    if not exc.source:
-                        exc.source = str(clear)
-                    raise RuleError(name, "params.clear", str(exc), exc) from None
-                object.__setattr__(self, "compiled_clear", cexpr)
-        elif self.expression:
-            raise RuleError(name, "expression", f"only custom rules take one, not {self.kind}")
-        if target != "*" and scope in ("pair", "symbol"):
-            is_pair = "/" in target
-            if is_pair != (scope == "pair"):
+
+    def _compile_custom(self, name: str) -> str:
+        """Compile a custom rule's condition and optional `params.clear`; returns its scope."""
+        if not self.expression or not str(self.expression).strip():
+            raise RuleError(name, "expression", "a custom rule needs an expression")
+        expr, found = _compile(name, "expression", str(self.expression))
+        scope = found or "any"
+        object.__setattr__(self, "compiled", expr)
+        clear = self.params.get("clear")
+        if clear is not None:
+            cexpr, clear_scope = _compile(name, "params.clear", str(clear))
+            if scope != "any" and clear_scope not in (None, scope):
                 raise RuleError(
-                    name,
-                    "target",
-                    f"{target} is a {'pair' if is_pair else 'symbol'}"
-                    f" but this rule uses {scope} metrics",
+                    name, "params.clear", f"the clear condition must use {scope} metrics too"
                 )
-        if scope == "any":
-            scope = "symbol" if target != "*" and "/" not in target else "pair"
-        object.__setattr__(self, "scope", scope)
+            object.__setattr__(self, "compiled_clear", cexpr)
+        return scope
 
     def _validate_target(self, name: str) -> str:
         t = self.target
@@ -203,17 +217,8 @@ class AlertRule:
         return "/".join(parts)
 
     def _validate_params(self, name: str) -> None:
-        p = self.params
-        eff = dict(p)
-        shown: dict[str, str] = {}  # canonical key -> the key the user wrote
-        for alias, canonical in PARAM_ALIASES.get(self.kind, {}).items():
-            if alias in eff:
-                if canonical in eff:
-                    raise RuleError(
-                        name, f"params.{alias}", f"same as params.{canonical}; give only one"
-                    )
-                eff[canonical] = eff.pop(alias)
-                shown[canonical] = alias
+        """Known keys only (dashboard aliases resolved), each number inside its range."""
+        eff, shown = self._resolve_aliases(name)
         allowed = _PARAMS[self.kind]
         unknown = set(eff) - allowed
         if unknown:
@@ -223,42 +228,35 @@ class AlertRule:
                 f"params.{sorted(unknown)[0]}",
                 f"unknown for {self.kind} (allowed: {', '.join(also) or 'none'})",
             )
-
-        def num(
-            key: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False
-        ) -> None:
-            if key not in eff:
-                return
-            v = eff[key]
-            label = f"params.{shown.get(key, key)}"
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise RuleError(name, label, f"must be a number, got {v!r}")
-            if v < lo or v > hi or (lo_open and v == lo):
-                raise RuleError(
-                    name, label, f"must be {'>' if lo_open else '>='} {lo:g} and <= {hi:g}"
-                )
-            eff[key] = float(v)
-            p[shown.get(key, key)] = float(v)
-
-        num("hysteresis", 0.0, 0.99)
-        if self.kind in ("zscore", "volatility_spike"):
-            num("k", 0.0, 1e6, lo_open=True)
-        if self.kind == "zscore":
-            d = eff.get("direction", "both")
-            if d not in DIRECTIONS:
-                raise RuleError(
-                    name, "params.direction", f"{d!r} is not one of {', '.join(DIRECTIONS)}"
-                )
-        if self.kind == "correlation_break":
-            num("floor", -1.0, 1.0)
-            num("delta", 0.0, 2.0, lo_open=True)
-            num("baseline", -1.0, 1.0)
-            num("baseline_alpha", 0.0, 1.0, lo_open=True)
-            if "floor" not in eff and "delta" not in eff:
-                raise RuleError(name, "params", "correlation_break needs floor and/or delta")
-        if self.kind == "custom" and "clear" in eff and not isinstance(eff["clear"], str):
+        for key, (lo, hi, lo_open) in _NUMERIC_PARAMS.get(self.kind, {}).items():
+            if key in eff:
+                label = shown.get(key, key)
+                eff[key] = _number_in(name, f"params.{label}", eff[key], lo, hi, lo_open)
+                self.params[label] = eff[key]  # type: ignore[index]
+        if self.kind is RuleKind.ZSCORE and eff.get("direction", "both") not in DIRECTIONS:
+            d = eff["direction"]
+            raise RuleError(
+                name, "params.direction", f"{d!r} is not one of {', '.join(DIRECTIONS)}"
+            )
+        if self.kind is RuleKind.CORRELATION_BREAK and "floor" not in eff and "delta" not in eff:
+            raise RuleError(name, "params", "correlation_break needs floor and/or delta")
+        if self.kind is RuleKind.CUSTOM and not isinstance(eff.get("clear", ""), str):
             raise RuleError(name, "params.clear", "must be an expression, e.g. abs(z) < 1")
         object.__setattr__(self, "effective", eff)
+
+    def _resolve_aliases(self, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """Params under canonical keys, and canonical key -> the key the user wrote."""
+        eff = dict(self.params)
+        shown: dict[str, str] = {}
+        for alias, canonical in PARAM_ALIASES.get(self.kind, {}).items():
+            if alias in eff:
+                if canonical in eff:
+                    raise RuleError(
+                        name, f"params.{alias}", f"same as params.{canonical}; give only one"
+                    )
+                eff[canonical] = eff.pop(alias)
+                shown[canonical] = alias
+        return eff, shown
 
     # --- conditions ---------------------------------------------------------
 
@@ -395,6 +393,32 @@ class AlertRule:
             enabled=d.get("enabled", True),
             id=d.get("id"),
         )
+
+
+def _number_in(
+    rule: str, label: str, v: object, lo: float, hi: float, lo_open: bool = False
+) -> float:
+    """`v` as a float inside [lo, hi] (or (lo, hi]), or a RuleError naming `label`."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise RuleError(rule, label, f"must be a number, got {v!r}")
+    if v < lo or v > hi or (lo_open and v == lo):
+        raise RuleError(rule, label, f"must be {'>' if lo_open else '>='} {lo:g} and <= {hi:g}")
+    return float(v)
+
+
+def _compile(rule: str, label: str, source: str) -> tuple[Expression, str | None]:
+    """Compile a condition and find its metric scope (pair, symbol or None for either).
+
+    Raises:
+        RuleError: naming `label`, keeping the expression error's caret position.
+    """
+    try:
+        expr = compile_expression(source)
+        return expr, metric_scope(expr.names)
+    except ExpressionError as exc:
+        if not exc.source:
+            exc.source = source
+        raise RuleError(rule, label, str(exc), exc) from None
 
 
 def _seconds(rule: str, field_name: str, value: object) -> float:
