@@ -405,7 +405,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
         cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 20)))
     # Sidebar: failure modes, then the legend.
     y = 60
-    heights = [-(-(10 + 17 * (len(lines) + 1)) // 10) * 10 for _, lines in FAILURES]
+    heights = [-(-(12 + 15 * (len(lines) + 1)) // 10) * 10 for _, lines in FAILURES]
     cells.append(
         _cell(
             "failures",
@@ -440,7 +440,7 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
             "fillColor=none;strokeColor=#999999;fontSize=14;fontStyle=1;fontColor=#444444;"
             f"fontFamily={FONT};",
-            Box(910, ly, 280, 40 + 40 * len(model["legend"]) + 100),
+            Box(910, ly, 280, 40 + 40 * len(model["legend"]) + 90),
         )
     )
     for k, entry in enumerate(model["legend"]):

@@ -280,7 +280,10 @@ def test_every_fill_matches_the_legend_on_the_page() -> None:
 FLOW, READ, ASYNC, LOOP = "flow", "read", "async", "loop"
 BRIEF: list[tuple[str, tuple]] = [
     ("L1 title Binance Futures API", ("text", "binance", "Binance Futures API")),
-    ("L1 wss://fstream.binance.com/ws", ("text", "binance", "wss://fstream.binance.com/ws")),
+    (
+        "L1 wss://fstream.binance.com/ws (the code: routed /public combined stream)",
+        ("text", "binance", "wss://fstream.binance.com/public/stream?streams="),
+    ),
     ("L1 Symbols: BTC, ETH, BNB, SOL", ("text", "binance", "Symbols: BTC, ETH, BNB, SOL")),
     ("L1 Stream: @trade (tick data)", ("text", "binance", "Stream: @trade (tick data)")),
     ("L1 colour light blue (external)", ("style", "binance", "qpCategory=external")),
