@@ -84,7 +84,10 @@ def main() -> int:
     try:
         migrate(url)
         venue, table = write_files(args.rows, tmp)
-        cols = "time, symbol, trade_id, price, qty, is_buyer_maker, event_time, receive_time, kind, fill_type"
+        cols = (
+            "time, symbol, trade_id, price, qty, is_buyer_maker, event_time, receive_time,"
+            " kind, fill_type"
+        )
         copy_cmd = f"\\copy trades ({cols}) FROM '{table}' WITH (FORMAT csv)"
         best_psql = best_qp = 0.0
         for _ in range(args.repeat):

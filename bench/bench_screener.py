@@ -1,4 +1,4 @@
-"""Pair screener wall time: 40 symbols (780 pairs), 1m bars over 7 days, vs the same stats via statsmodels.
+"""Pair screener wall time: 40 symbols (780 pairs) of 1m bars over 7 days, vs statsmodels.
 
 Ours: `analytics.screener.screen_pairs` on the whole universe (Engle-Granger
 both ways, Johansen trace, hedge ratio and sub-window stability, half-life,

@@ -17,6 +17,7 @@ import streamlit as st
 
 from quant_platform.config import Settings
 from quant_platform.domain.coerce import first_line
+from quant_platform.storage.redis_keys import RedisKeys
 
 
 @st.cache_resource
@@ -41,6 +42,9 @@ class Frame:
     def redis(self) -> redis.Redis:
         return redis_client(self.settings.redis_url)
 
+    def keys(self) -> RedisKeys:
+        return RedisKeys(self.settings.redis_prefix)
+
     @staticmethod
     @contextlib.contextmanager
     def guard(what: str) -> Iterator[None]:
@@ -48,14 +52,19 @@ class Frame:
         try:
             yield
         except psycopg.OperationalError as exc:
-            st.warning(f"{what}: database unreachable ({first_line(exc)}).")
+            st.warning(
+                f"{what}: database unreachable ({first_line(exc)}).", icon=":material/cloud_off:"
+            )
         except psycopg.Error as exc:
             st.warning(
                 f"{what}: database error ({first_line(exc)}). Is the schema migrated "
-                "(`qp db migrate`)?"
+                "(`qp db migrate`)?",
+                icon=":material/error:",
             )
         except redis.RedisError as exc:
-            st.warning(f"{what}: Redis unreachable ({first_line(exc)}).")
+            st.warning(
+                f"{what}: Redis unreachable ({first_line(exc)}).", icon=":material/cloud_off:"
+            )
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:

@@ -21,6 +21,8 @@ import redis as redis_lib
 from test_dashboard_queries import seed_database, seed_redis
 
 from quant_platform.services.local import free_port
+from quant_platform.storage.redis_keys import RedisKeys
+from quant_platform_tests.research.research_seed import seed_universe
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,6 +59,7 @@ def dashboard_url(
     """A seeded `streamlit run dashboard/app.py` on a free port; always terminated."""
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
+    seed_universe(db, thin=None)  # recent bars of 4 symbols for the screener
     port = free_port()
     env = {
         **os.environ,
@@ -144,3 +147,59 @@ def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> N
             browser.close()
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def test_pages_screen_promote_and_download_in_chromium(
+    dashboard_url: str, db: psycopg.Connection, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """Every page loads from the navigation; a screen runs, a pair is promoted, a CSV downloads."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing at /usr/bin/chromium: run `bash scripts/setup.sh --test`")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(dashboard_url, wait_until="domcontentloaded")
+            nav = page.locator("[data-testid='stSidebarNav']")
+            expect(nav).to_be_visible(timeout=30_000)
+            headers = {
+                "Screener": "Pair screener",
+                "Cross-asset": "Cross-asset",
+                "Alerts": "Rule editor",
+                "History": "History · BTCUSDT/ETHUSDT",
+                "Imports": "Imports and uploads",
+                "System": "System",
+            }
+            for title, header in headers.items():
+                nav.get_by_text(title, exact=True).click()
+                expect(page.get_by_text(header, exact=True).first).to_be_visible(timeout=30_000)
+                assert page.locator("[data-testid='stException']").count() == 0, title
+            nav.get_by_text("Screener", exact=True).click()
+            page.get_by_role("button", name="Run screen").click()
+            expect(page.get_by_text("6 pairs,", exact=False)).to_be_visible(timeout=60_000)
+            expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
+            with page.expect_download(timeout=30_000) as dl:
+                page.get_by_role("button", name="Download CSV").click()
+            csv_path = tmp_path / "screen.csv"
+            dl.value.save_as(csv_path)
+            lines = csv_path.read_text().splitlines()
+            assert lines[0].startswith("pair,") and lines[1].startswith("ETHUSDT/BTCUSDT,")
+            assert len(lines) == 7
+            page.get_by_role("button", name="Promote to live").click()
+            expect(page.get_by_text("Promoted ETHUSDT/BTCUSDT", exact=False)).to_be_visible(
+                timeout=30_000
+            )
+            assert not errors, errors
+        finally:
+            browser.close()
+    members = redis_lib.Redis.from_url(redis_url, decode_responses=True).smembers(
+        RedisKeys(redis_prefix).live_pairs
+    )
+    assert members == {"ETHUSDT/BTCUSDT"}
+    assert db.execute("SELECT symbol_y, symbol_x FROM live_pairs").fetchall() == [
+        ("ETHUSDT", "BTCUSDT")
+    ]

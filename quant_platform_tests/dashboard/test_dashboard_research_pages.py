@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 import redis as redis_lib
+from page_harness import DASHBOARD, page_test, run, texts
 from streamlit.testing.v1 import AppTest
 
 from quant_platform.config import get_settings
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform_tests.research.research_seed import seed_universe
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
-TIMEOUT = 60
-SCRIPT = """
-import sys
-sys.path.insert(0, {dash!r})
-from frame import Frame
-from quant_platform.config import get_settings
-from views import {page} as page
-page.render(Frame(get_settings()))
-"""
-
-
-@pytest.fixture()
-def page_env(
-    monkeypatch: pytest.MonkeyPatch,
-    database_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path: Path,
-) -> Iterator[None]:
-    monkeypatch.setenv("QP_DATABASE_URL", database_url)
-    monkeypatch.setenv("QP_REDIS_URL", redis_url)
-    monkeypatch.setenv("QP_REDIS_PREFIX", redis_prefix)
-    monkeypatch.setenv("QP_DATA_DIR", str(tmp_path / "qp"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
 
 def run_page(page: str, at: AppTest | None = None) -> AppTest:
-    at = at or AppTest.from_string(
-        SCRIPT.format(dash=str(DASHBOARD), page=page), default_timeout=TIMEOUT
-    )
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [i.value for i in at.info] + [w.value for w in at.warning]
-    parts += [e.value for e in at.error] + [s.value for s in at.success]
-    return "\n".join(str(p) for p in parts)
+    return run(at if at is not None else page_test(page))
 
 
 def test_screener_page_runs_filters_and_promotes(
