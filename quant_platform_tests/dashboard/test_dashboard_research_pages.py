@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis as redis_lib
 from page_harness import DASHBOARD, page_test, run, texts
 from streamlit.testing.v1 import AppTest
@@ -13,6 +15,24 @@ from streamlit.testing.v1 import AppTest
 from quant_platform.config import get_settings
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform_tests.research.research_seed import seed_universe
+
+
+@pytest.fixture()
+def page_env(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> Iterator[None]:
+    """Point the pages' settings at the test stores."""
+    monkeypatch.setenv("QP_DATABASE_URL", database_url)
+    monkeypatch.setenv("QP_REDIS_URL", redis_url)
+    monkeypatch.setenv("QP_REDIS_PREFIX", redis_prefix)
+    monkeypatch.setenv("QP_DATA_DIR", str(tmp_path / "qp"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def run_page(page: str, at: AppTest | None = None) -> AppTest:
