@@ -14,6 +14,7 @@ from dagster import Definitions, EnvVar, in_process_executor
 from quant_platform.config import get_settings
 from quant_platform.orchestration import (
     alerting,
+    backtest,
     ohlcv,
     pair_statistics,
     quality,
@@ -55,7 +56,17 @@ def build_definitions() -> Definitions:
     """The whole code location (tests build their own after changing the environment)."""
     # In-process by default: every job here is one or two SQL-bound steps, and a
     # subprocess per step would cost more than the step on 2 cores.
-    domains = (trades, ohlcv, pair_statistics, reports, retention, quality, alerting, screener)
+    domains = (
+        trades,
+        ohlcv,
+        pair_statistics,
+        reports,
+        retention,
+        quality,
+        alerting,
+        screener,
+        backtest,
+    )
     return Definitions.merge(
         Definitions(resources=build_resources(), executor=in_process_executor),
         *(d.defs for d in domains),

@@ -16,9 +16,12 @@ import numpy as np
 import psycopg
 
 from quant_platform.analytics.backtest import (
+    BacktestParams,
     BacktestResult,
     FundingSeries,
     PairBars,
+    compute_signal,
+    simulate,
 )
 from quant_platform.config.settings import validate_symbol
 from quant_platform.queries.research import interval_seconds
@@ -147,4 +150,77 @@ def summary(result: BacktestResult, pair: Pair | None = None) -> dict[str, objec
     out["params"] = {
         k: _clean(getattr(result.params, k)) for k in result.params.__dataclass_fields__
     }
+    return out
+
+
+def backtest_span(
+    conn: psycopg.Connection,
+    pair: Pair,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    params: BacktestParams,
+) -> BacktestResult:
+    """Backtest trading only inside [start, end), with the signal warmed up on earlier bars.
+
+    The hedge and z-score need ``2 x lookback`` bars of history; they are read
+    from before `start` (when stored), so a one-day backtest trades from the
+    day's first bar, and positions still open at the span's last bar are closed.
+
+    Raises:
+        NoBarsError: fewer than 2 common bars inside the span.
+        BacktestError: invalid parameters.
+    """
+    step_ms = interval_seconds(timeframe) * 1000
+    warm = timedelta(milliseconds=step_ms * (2 * params.validate().lookback + 1))
+    try:
+        bars = load_pair_bars(conn, pair, timeframe, start - warm, end)
+    except NoBarsError:
+        raise NoBarsError(
+            f"no {timeframe} bars for {pair.name} between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC"
+        ) from None
+    first_close = int(start.timestamp() * 1000) + step_ms
+    i0 = int(np.searchsorted(bars.time_ms, first_close, side="left"))
+    n = bars.time_ms.size
+    if n - i0 < 2:
+        raise NoBarsError(
+            f"no {timeframe} bars for {pair.name} between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC ({n - i0} in the span)"
+        )
+    sig = compute_signal(bars, params)
+    return simulate(bars.slice(i0, n), sig.slice(i0, n), params)
+
+
+def backtest_rows(
+    conn: psycopg.Connection,
+    pairs: list[tuple[str, str]],
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    params: BacktestParams | None = None,
+) -> list[dict[str, object]]:
+    """One summary row per pair for [start, end) (reports); a pair without bars says so."""
+    params = params or BacktestParams(slippage_bps=1.0)
+    out: list[dict[str, object]] = []
+    for y, x in pairs:
+        pair = Pair(y, x)
+        try:
+            m = backtest_span(conn, pair, timeframe, start, end, params).metrics
+        except NoBarsError:
+            out.append({"pair": pair.name, "status": "no bars"})
+            continue
+        out.append(
+            {
+                "pair": pair.name,
+                "status": "ok",
+                "trades": m.n_trades,
+                "net_pnl": m.net_pnl,
+                "sharpe": m.sharpe,
+                "max_drawdown": m.max_drawdown,
+                "fees": m.fees,
+                "slippage": m.slippage,
+                "funding": m.funding,
+            }
+        )
     return out

@@ -24,6 +24,7 @@ JOBS = {
     "alert_record_job",
     "alert_dispatch_job",
     "pair_screen_job",
+    "pair_backtest_job",
 }
 SCHEDULES = {
     "pair_statistics_every_5_min",
@@ -31,6 +32,7 @@ SCHEDULES = {
     "retention_daily",
     "quality_checks_every_15_min",
     "pair_screen_daily",
+    "pair_backtest_daily",
 }
 SENSORS = {
     "ohlcv_open_partition_sensor",
@@ -58,7 +60,14 @@ def test_definitions_load_and_everything_resolves() -> None:
     for name in SENSORS:
         assert defs.resolve_sensor_def(name).name == name
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"trades", "ohlcv", "pair_statistics", "daily_report", "pair_screen"}
+    assert keys == {
+        "trades",
+        "ohlcv",
+        "pair_statistics",
+        "daily_report",
+        "pair_screen",
+        "pair_backtest",
+    }
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert checks == {
         "ohlcv_consistency",

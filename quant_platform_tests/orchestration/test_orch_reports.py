@@ -80,3 +80,25 @@ def test_daily_report_writes_html_and_csv(
     eth = next(line for line in summary.splitlines() if line.startswith("| BTCUSDT/ETHUSDT"))
     assert "| 0.01 | 0.2 |" in eth and eth.rstrip().endswith("| 1 |")  # p min/last; 1 alert
     assert meta["alerts"].value == 1 and meta["bars"].value == 180
+
+
+def test_daily_report_includes_the_days_backtest_of_each_pair(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    from quant_platform_tests.pair_seed import seed_pair
+
+    seed_pair(db, n=2880, y="BTCUSDT", x="ETHUSDT")  # 2026-11-01 and -02
+    result = materialize(
+        [daily_report], partition_key="2026-11-02", resources=resources, instance=instance
+    )
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    table = meta["backtest"].value
+    row = next(line for line in table.splitlines() if line.startswith("| BTCUSDT/ETHUSDT"))
+    assert "| ok |" in row
+    trades = int(row.split("|")[3])
+    assert trades > 0
+    no_bars = next(line for line in table.splitlines() if line.startswith("| BTCUSDT/BNBUSDT"))
+    assert "no bars" in no_bars
+    html = Path(meta["path"].value).read_text()
+    assert "Backtest of the day" in html

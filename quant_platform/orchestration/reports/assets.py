@@ -28,6 +28,7 @@ from quant_platform.orchestration.pair_statistics.assets import pair_statistics
 from quant_platform.orchestration.partitions import daily_start
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
 from quant_platform.orchestration.resources.settings import default_settings
+from quant_platform.queries.backtest import backtest_rows
 
 # From the data's first day; `end_offset=1` adds today, so today's report so far can be
 # produced (the schedule still targets the finished previous day).
@@ -124,14 +125,36 @@ def summary_rows(
 def markdown_table(rows: list[dict[str, object]]) -> str:
     if not rows:
         return "_no pairs configured_"
-    cols = list(rows[0])
+    cols = list(max(rows, key=len))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_f(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_f(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def render_html(day: str, figures: list, summary: list[dict[str, object]], plotlyjs: str) -> str:
-    """A standalone page: summary table then every figure (plotly.js included once)."""
+def html_table(rows: list[dict[str, object]]) -> str:
+    """Rows of dicts as an HTML table (keys of the widest row as columns)."""
+    if not rows:
+        return ""
+    cols = list(max(rows, key=len))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_f(r.get(c)))}</td>" for c in cols) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(
+    day: str,
+    figures: list,
+    summary: list[dict[str, object]],
+    plotlyjs: str,
+    backtests: list[dict[str, object]] | None = None,
+) -> str:
+    """A standalone page: summary table, the day's backtests, then every figure.
+
+    plotly.js is included once.
+    """
     head = "".join(f"<th>{html.escape(c)}</th>" for c in (summary[0] if summary else []))
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_f(v))}</td>" for v in r.values()) + "</tr>"
@@ -148,7 +171,15 @@ def render_html(day: str, figures: list, summary: list[dict[str, object]], plotl
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
         f"<h1>Daily report {html.escape(day)} (UTC)</h1>"
-        f"<table><tr>{head}</tr>{body}</table>" + "".join(parts) + "</body></html>"
+        f"<table><tr>{head}</tr>{body}</table>"
+        + (
+            "<h2>Backtest of the day (z-score rule, fees, slippage, funding)</h2>"
+            + html_table(backtests)
+            if backtests
+            else ""
+        )
+        + "".join(parts)
+        + "</body></html>"
     )
 
 
@@ -183,6 +214,7 @@ def daily_report(
     symbols = list(dict.fromkeys([*platform.symbols, *(s for p in pairs for s in p)]))
     with timescale.connect() as conn:
         closes, stats, alerts = load_day(conn, symbols, window.start, window.end)
+        backtests = backtest_rows(conn, pairs, "1m", window.start, window.end)
     spreads = {
         f"{y}/{x}": d for y, x in pairs if (d := figures.pair_spread(closes, y, x)) is not None
     }
@@ -203,7 +235,7 @@ def daily_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"daily_report_{day}.html"
     csv_path = out_dir / f"pair_statistics_{day}.csv"
-    _atomic_write(html_path, render_html(day, figs, summary, config.plotlyjs))
+    _atomic_write(html_path, render_html(day, figs, summary, config.plotlyjs, backtests))
     _atomic_write(csv_path, stats.to_csv(index=False))
     md = markdown_table(summary)
     return MaterializeResult(
@@ -217,5 +249,6 @@ def daily_report(
             "alerts": int(alerts["n"].sum()) if not alerts.empty else 0,
             "figures": len(figs),
             "summary": MetadataValue.md(md),
+            "backtest": MetadataValue.md(markdown_table(backtests)),
         }
     )
