@@ -165,25 +165,32 @@ def test_every_component_names_its_modules_on_the_page() -> None:
 
 @cache
 def _identifiers(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Names a Python file imports, assigns, calls or reads, and its string literals."""
-    source = (ROOT / path).read_text(encoding="utf-8")
-    if not path.endswith(".py"):
-        return frozenset(), (source,)
+    """Names a Python file (or every .py under a folder) imports, assigns, calls or reads,
+    the modules it imports from, and its string literals."""
+    target = ROOT / path
+    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
     names: set[str] = set()
     strings: list[str] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            names.add(node.attr)
-        elif isinstance(node, ast.alias):
-            names.update({node.name.split(".")[-1], node.asname or ""})
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            strings.append(node.value)
+    for file in files:
+        source = file.read_text(encoding="utf-8")
+        if file.suffix != ".py":
+            strings.append(source)
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, ast.alias):
+                names.update({node.name.split(".")[-1], node.asname or ""})
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.append(node.value)
     return frozenset(names), tuple(strings)
 
 
