@@ -32,7 +32,7 @@ window.qpRender = function (modelXml) {
     const needH = r.height + top;
     const needW = r.width;
     const limitH = st.shape === "swimlane" ? parseFloat(st.startSize || 23) : g.height;
-    if (needW > g.width + 1 || needH > limitH + 1) {
+    if (needW > g.width - 2 || needH > limitH + 1) {
       problems.push(`label of ${v.id} needs ${Math.ceil(needW)}x${Math.ceil(needH)}, box ${g.width}x${limitH}`);
     }
   }
