@@ -17,6 +17,7 @@ import streamlit as st
 from frame import Frame
 from views import (
     alerts,
+    backtest,
     cross_asset,
     history,
     imports,
@@ -56,6 +57,10 @@ def alerts_page() -> None:
     alerts.render(frame)
 
 
+def backtest_page() -> None:
+    backtest.render(frame)
+
+
 def history_page() -> None:
     history.render(frame, view)
 
@@ -82,6 +87,7 @@ PAGES = [
         cross_asset_page, title="Cross-asset", icon=":material/grid_on:", url_path="cross-asset"
     ),
     st.Page(alerts_page, title="Alerts", icon=":material/notifications:", url_path="alerts"),
+    st.Page(backtest_page, title="Backtest", icon=":material/query_stats:", url_path="backtest"),
     st.Page(history_page, title="History", icon=":material/history:", url_path="history"),
     st.Page(imports_page, title="Imports", icon=":material/upload_file:", url_path="imports"),
     st.Page(system_page, title="System", icon=":material/settings:", url_path="system"),

@@ -170,6 +170,7 @@ def test_pages_screen_promote_and_download_in_chromium(
                 "Screener": "Pair screener",
                 "Cross-asset": "Cross-asset",
                 "Alerts": "Rule editor",
+                "Backtest": "Backtest a pair",
                 "History": "History · BTCUSDT/ETHUSDT",
                 "Imports": "Imports and uploads",
                 "System": "System",
