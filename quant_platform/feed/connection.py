@@ -145,36 +145,58 @@ class FeedConnection:
                             healthy,
                             f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})",
                         )
-                    stream = self.events.on_frame(raw, time.time_ns())
-                    if stream is not None:
-                        live.seen(stream, now)
-                        if not healthy:
-                            healthy = True
-                            self.backoff.succeeded()
+                    healthy = self._on_frame(raw, live, now) or healthy
                     reader = asyncio.ensure_future(ws.recv())
-                if now - opened > self.max_age_s:
-                    await ws.close(1000, "proactive reconnect")
-                    return healthy, "max-age"
-                never = live.never_fed(now)
-                # A connection whose streams never fed is the per-stream case below
-                # (resubscribe, fallback); silence after data flowed is a dead socket.
-                if live.last_seen and live.connection_silent(now):
-                    await ws.close(1000, "silent")
-                    return healthy, f"no data for {self.silence_s:.0f} s on {route}"
-                fresh = [s for s in never if s not in self._resubscribed]
-                if fresh:
-                    self.events.on_silent(route, fresh)
-                    await self._resubscribe(ws, fresh)
-                    self._resubscribed.update(fresh)
-                    for s in fresh:  # give the resubscription a full period
-                        live.last_seen.pop(s, None)
-                    live.started_at = now
-                elif never and len(never) == len(streams):
-                    await ws.close(1000, "streams silent")
-                    return healthy, f"every stream silent on {route} after resubscribing"
+                reason = await self._close_reason(ws, live, route, streams, now - opened, now)
+                if reason is not None:
+                    return healthy, reason
         finally:
             for task in (reader, stopper):
                 task.cancel()
+
+    def _on_frame(self, raw: str | bytes, live: StreamLiveness, now: float) -> bool:
+        """Hand a frame to the events; True when it carried a trade (the connection works)."""
+        stream = self.events.on_frame(raw, time.time_ns())
+        if stream is None:
+            return False
+        live.seen(stream, now)
+        self.backoff.succeeded()
+        return True
+
+    async def _close_reason(
+        self,
+        ws,  # type: ignore[no-untyped-def]
+        live: StreamLiveness,
+        route: str,
+        streams: list[str],
+        age: float,
+        now: float,
+    ) -> str | None:
+        """Why the connection must end now (after closing it), or None to keep reading.
+
+        Resubscribes streams that never fed, once each, as a side effect.
+        """
+        if age > self.max_age_s:
+            await ws.close(1000, "proactive reconnect")
+            return "max-age"
+        never = live.never_fed(now)
+        # A connection whose streams never fed is the per-stream case below
+        # (resubscribe, fallback); silence after data flowed is a dead socket.
+        if live.last_seen and live.connection_silent(now):
+            await ws.close(1000, "silent")
+            return f"no data for {self.silence_s:.0f} s on {route}"
+        fresh = [s for s in never if s not in self._resubscribed]
+        if fresh:
+            self.events.on_silent(route, fresh)
+            await self._resubscribe(ws, fresh)
+            self._resubscribed.update(fresh)
+            for s in fresh:  # give the resubscription a full period
+                live.last_seen.pop(s, None)
+            live.started_at = now
+        elif never and len(never) == len(streams):
+            await ws.close(1000, "streams silent")
+            return f"every stream silent on {route} after resubscribing"
+        return None
 
     async def _resubscribe(self, ws, streams: list[str]) -> None:  # type: ignore[no-untyped-def]
         """UNSUBSCRIBE then SUBSCRIBE the silent streams (2 messages: within 10 msg/s)."""

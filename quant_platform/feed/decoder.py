@@ -92,6 +92,34 @@ def _reject(reason: str) -> Decoded:
     return r
 
 
+def _identity(ev: TradeUnion) -> tuple[int, str, FillType] | None:
+    """(trade id, stream kind, fill type) of a decoded event; None when the ids are invalid."""
+    if type(ev) is AggTradeEvent:
+        if not 0 <= ev.a <= MAX_ID or ev.f > ev.l:
+            return None
+        return ev.a, "aggTrade", FillType.MARKET
+    if not 0 <= ev.t <= MAX_ID:
+        return None
+    return ev.t, "trade", _FILL_TYPES.get(ev.X, FillType.UNKNOWN)
+
+
+def _text_problem(raw: object) -> str | None:
+    """The reject reason when a frame is not valid UTF-8 text (or not text at all)."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return "not_utf8"
+        return None
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return "not_utf8"
+        return None
+    return "schema"
+
+
 class TradeDecoder:
     """Decode and validate trade frames for a fixed symbol set.
 
@@ -161,20 +189,11 @@ class TradeDecoder:
         if t_ms > now_ms + self.max_future_ms:
             self.rejected["future_time"] += 1
             return _reject("future_time")
-        if type(ev) is AggTradeEvent:
-            tid = ev.a
-            if not 0 <= tid <= MAX_ID or ev.f > ev.l:
-                self.rejected["bad_id"] += 1
-                return _reject("bad_id")
-            kind = "aggTrade"
-            fill = FillType.MARKET
-        else:
-            tid = ev.t
-            if not 0 <= tid <= MAX_ID:
-                self.rejected["bad_id"] += 1
-                return _reject("bad_id")
-            kind = "trade"
-            fill = _FILL_TYPES.get(ev.X, FillType.UNKNOWN)
+        ident = _identity(ev)
+        if ident is None:
+            self.rejected["bad_id"] += 1
+            return _reject("bad_id")
+        tid, kind, fill = ident
         self.accepted += 1
         return Decoded(
             "trade",
@@ -191,21 +210,10 @@ class TradeDecoder:
             return _reject("schema")
 
     def _classify(self, raw: str | bytes, receive_ns: int | None) -> Decoded:
-        if isinstance(raw, bytes | bytearray | memoryview):
-            try:
-                bytes(raw).decode("utf-8")
-            except UnicodeDecodeError:
-                self.rejected["not_utf8"] += 1
-                return _reject("not_utf8")
-        elif isinstance(raw, str):
-            try:
-                raw.encode("utf-8")
-            except UnicodeEncodeError:
-                self.rejected["not_utf8"] += 1
-                return _reject("not_utf8")
-        else:
-            self.rejected["schema"] += 1
-            return _reject("schema")
+        text_problem = _text_problem(raw)
+        if text_problem is not None:
+            self.rejected[text_problem] += 1
+            return _reject(text_problem)
         try:
             obj = self._any.decode(raw)
         except msgspec.DecodeError:
@@ -214,13 +222,10 @@ class TradeDecoder:
         if not isinstance(obj, dict):
             self.rejected["not_object"] += 1
             return _reject("not_object")
-        if "data" in obj and "stream" in obj:
-            payload = obj["data"]
-            if not isinstance(payload, dict):
-                self.rejected["schema"] += 1
-                return _reject("schema")
-        else:
-            payload = obj
+        payload = obj["data"] if "data" in obj and "stream" in obj else obj
+        if not isinstance(payload, dict):
+            self.rejected["schema"] += 1
+            return _reject("schema")
         if "result" in payload and "id" in payload:
             self.acks["result"] += 1
             return ACK

@@ -454,6 +454,35 @@ def open_text(path: str | Path, data: bytes | None = None) -> Iterator[IO[str]]:
         raw.close()
 
 
+def _parse_csv(line: str, parse: Callable[[list[str]], tuple], ncols: int) -> tuple:
+    """One comma-separated record of `ncols` fields, parsed.
+
+    Raises:
+        RowError: wrong number of columns, or a field the kind's parser refuses.
+    """
+    fields = line.split(",")
+    if len(fields) != ncols:
+        raise RowError("malformed", f"{len(fields)} columns, expected {ncols}")
+    return parse(fields)
+
+
+def _is_header(fields: list[str], fk: FileKind, path: str | Path) -> bool:
+    """Whether a first line is a header (its first field is not a number).
+
+    Raises:
+        FileFormatError: a header with another kind's number of columns.
+    """
+    head = fields[0].strip().lstrip("\ufeff")
+    if not head or head.lstrip("-").isdigit():
+        return False
+    if len(fields) != len(fk.columns):
+        raise FileFormatError(
+            f"{Path(path).name}: header has {len(fields)} columns; a {fk.name} "
+            f"file has {len(fk.columns)}: {','.join(fk.columns)} (wrong --kind?)"
+        )
+    return True
+
+
 def iter_chunks(
     path: str | Path,
     ident: FileIdentity,
@@ -481,48 +510,19 @@ def iter_chunks(
             line = line.strip()
             if not line:
                 continue
-            if split is not None:
-                report.rows_read += 1
-                try:
-                    rec = parse(split(line))
-                except RowError as err:
-                    report.reject(lineno, err, line)
-                    continue
-                t = rec[0]
-                first_ms = t if first_ms is None or t < first_ms else first_ms
-                last_ms = t if last_ms is None or t > last_ms else last_ms
-                chunk.append(rec)
-                if len(chunk) >= chunk_rows:
-                    report.accepted += len(chunk)
-                    report.first_ms, report.last_ms = first_ms, last_ms
-                    yield chunk
-                    chunk = []
-                continue
-            fields = line.split(",")
-            if report.rows_read == 0 and not report.had_header and lineno == 1:
-                head = fields[0].strip().lstrip("\ufeff")
-                if head and not head.lstrip("-").isdigit():
-                    names = tuple(c.strip().lower() for c in fields)
-                    if len(names) != ncols:
-                        raise FileFormatError(
-                            f"{Path(path).name}: header has {len(names)} columns; a {fk.name} "
-                            f"file has {ncols}: {','.join(fk.columns)} (wrong --kind?)"
-                        )
+            if split is None and lineno == 1 and report.rows_read == 0 and not report.had_header:
+                if _is_header(line.split(","), fk, path):
                     report.had_header = True
                     continue
             report.rows_read += 1
             try:
-                if len(fields) != ncols:
-                    raise RowError("malformed", f"{len(fields)} columns, expected {ncols}")
-                rec = parse(fields)
+                rec = parse(split(line)) if split is not None else _parse_csv(line, parse, ncols)
             except RowError as err:
                 report.reject(lineno, err, line)
                 continue
             t = rec[0]
-            if first_ms is None or t < first_ms:
-                first_ms = t
-            if last_ms is None or t > last_ms:
-                last_ms = t
+            first_ms = t if first_ms is None or t < first_ms else first_ms
+            last_ms = t if last_ms is None or t > last_ms else last_ms
             chunk.append(rec)
             if len(chunk) >= chunk_rows:
                 report.accepted += len(chunk)
