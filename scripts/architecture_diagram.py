@@ -96,7 +96,7 @@ BANDS = [
     ("band3", "Layer 3 · Buffer & Cache", Box(10, 940, 890, 330)),
     ("band4", "Layer 4 · Processing", Box(10, 1310, 890, 510)),
     ("band5", "Layer 5 · Alerts", Box(10, 1840, 890, 340)),
-    ("band6", "Layer 6 · Presentation", Box(10, 2200, 890, 250)),
+    ("band6", "Layer 6 · Presentation", Box(10, 2200, 890, 270)),
 ]
 
 BOXES = {
@@ -120,7 +120,7 @@ BOXES = {
     "alerts": Box(40, 1880, 430, 260),
     "sinks": Box(580, 1880, 290, 100),
     "alertstore": Box(580, 2040, 290, 110),
-    "dashboard": Box(40, 2240, 430, 190),
+    "dashboard": Box(40, 2240, 430, 210),
 }
 PARENT = {
     "spool": "flusher",
@@ -275,7 +275,8 @@ def _cell(
 
 def display_path(module: str) -> str:
     """How the page shows a module path: relative to quant_platform/ (the title says so)."""
-    return module.removeprefix("quant_platform/")
+    shown = module.removeprefix("quant_platform/")
+    return shown + "/" if (ROOT / module).is_dir() else shown
 
 
 def _body(lines: list[str], modules: list[str]) -> str:

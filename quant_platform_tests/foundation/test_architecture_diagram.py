@@ -564,3 +564,15 @@ def test_every_dagster_asset_group_is_on_the_page() -> None:
     assert len(groups) >= 4
     shown = text("assets")
     assert sorted(g for g in groups if g not in shown) == []
+
+
+def test_every_dashboard_page_is_on_the_page() -> None:
+    """A new page in the dashboard's navigation shows up in the dashboard box, or this fails."""
+    titles = []
+    app = ast.parse((ROOT / "dashboard" / "app.py").read_text(encoding="utf-8"))
+    for node in ast.walk(app):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page":
+            titles += [k.value.value for k in node.keywords if k.arg == "title"]
+    assert len(titles) >= 3
+    shown = text("dashboard")
+    assert [t for t in titles if t not in shown] == []
