@@ -79,6 +79,18 @@ class BacktestError(AnalyticsError):
     """Parameters or inputs a backtest cannot run on; the message names the key."""
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "hedge": ("rolling", "expanding", "kalman"),
+    "neutrality": ("dollar", "beta"),
+    "liquidity": ("taker", "maker"),
+    "slippage": ("bps", "sqrt"),
+}
+
+
+def _bad(key: str, need: str, got: object) -> BacktestError:
+    return BacktestError(f"{key}: must be {need}, got {got!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class BacktestParams:
     """Strategy and cost settings; every field is a user-facing knob."""
@@ -106,51 +118,47 @@ class BacktestParams:
         Raises:
             BacktestError: naming the offending key and what it must be.
         """
-
-        def bad(key: str, need: str, got: object) -> BacktestError:
-            return BacktestError(f"{key}: must be {need}, got {got!r}")
-
         for key in ("entry", "exit", "notional", "kalman_delta"):
             v = getattr(self, key)
             if not isinstance(v, int | float) or not math.isfinite(v):
-                raise bad(key, "a finite number", v)
+                raise _bad(key, "a finite number", v)
+        for key, allowed in _CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise _bad(key, " or ".join(repr(a) for a in allowed), getattr(self, key))
+        self._validate_rules()
+        self._validate_sizing_and_costs()
+        return self
+
+    def _validate_rules(self) -> None:
+        """Entry, exit, stop, holding limit and lookback."""
         if self.entry <= 0:
-            raise bad("entry", "> 0", self.entry)
+            raise _bad("entry", "> 0", self.entry)
         if not 0 <= self.exit < self.entry:
-            raise bad("exit", f"in [0, entry={self.entry})", self.exit)
+            raise _bad("exit", f"in [0, entry={self.entry})", self.exit)
         if self.stop is not None and not self.stop > self.entry:
-            raise bad("stop", f"> entry={self.entry} (or unset)", self.stop)
-        if self.max_hold_bars is not None and (
-            isinstance(self.max_hold_bars, bool)
-            or not isinstance(self.max_hold_bars, int)
-            or self.max_hold_bars < 1
-        ):
-            raise bad("max_hold_bars", "a positive int (or unset)", self.max_hold_bars)
+            raise _bad("stop", f"> entry={self.entry} (or unset)", self.stop)
+        hold = self.max_hold_bars
+        if hold is not None and (isinstance(hold, bool) or not isinstance(hold, int) or hold < 1):
+            raise _bad("max_hold_bars", "a positive int (or unset)", hold)
         try:
             check_window(self.lookback, "lookback")
         except AnalyticsError as exc:
             raise BacktestError(str(exc)) from None
         if self.lookback < 3:
-            raise bad("lookback", ">= 3 bars", self.lookback)
-        if self.hedge not in ("rolling", "expanding", "kalman"):
-            raise bad("hedge", "'rolling', 'expanding' or 'kalman'", self.hedge)
+            raise _bad("lookback", ">= 3 bars", self.lookback)
+
+    def _validate_sizing_and_costs(self) -> None:
+        """Kalman delta, notional, capital, fees and slippage."""
         if not 0 < self.kalman_delta < 1:
-            raise bad("kalman_delta", "in (0, 1)", self.kalman_delta)
-        if self.neutrality not in ("dollar", "beta"):
-            raise bad("neutrality", "'dollar' or 'beta'", self.neutrality)
+            raise _bad("kalman_delta", "in (0, 1)", self.kalman_delta)
         if self.notional <= 0:
-            raise bad("notional", "> 0 USDT", self.notional)
+            raise _bad("notional", "> 0 USDT", self.notional)
         if self.capital is not None and not (self.capital > 0 and math.isfinite(self.capital)):
-            raise bad("capital", "> 0 USDT (or unset)", self.capital)
+            raise _bad("capital", "> 0 USDT (or unset)", self.capital)
         for key in ("taker_fee_bps", "maker_fee_bps", "slippage_bps", "impact_bps"):
             v = getattr(self, key)
             if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise bad(key, "a number >= 0 (bps)", v)
-        if self.liquidity not in ("taker", "maker"):
-            raise bad("liquidity", "'taker' or 'maker'", self.liquidity)
-        if self.slippage not in ("bps", "sqrt"):
-            raise bad("slippage", "'bps' or 'sqrt'", self.slippage)
-        return self
+                raise _bad(key, "a number >= 0 (bps)", v)
 
     @property
     def fee_rate(self) -> float:

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -96,7 +97,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except BacktestError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
-    out = summary(result, pair)
+    return _report(args, pair.name, len(bars.y), result, summary(result, pair), grid)
+
+
+def _report(
+    args: argparse.Namespace, name: str, n_bars: int, result: Any, out: dict, grid: Any
+) -> int:
+    """Write the CSVs asked for, then print the summary as JSON or text."""
     if grid is not None:
         out["sweep"] = {
             "entries": grid.entries.tolist(),
@@ -111,9 +118,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(out, separators=(",", ":")))
         return 0
-    print(
-        f"{pair.name} {args.timeframe}  {out.get('from')} .. {out.get('to')}  ({len(bars.y)} bars)"
-    )
+    print(f"{name} {args.timeframe}  {out.get('from')} .. {out.get('to')}  ({n_bars} bars)")
     for key in (
         "n_trades",
         "net_pnl",

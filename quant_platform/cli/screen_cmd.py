@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -57,7 +58,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except psycopg.OperationalError as exc:
         print(f"screen: cannot reach QP_DATABASE_URL: {exc}", file=sys.stderr)
         return 1
-    elapsed = time.perf_counter() - t0
+    return _report(args, result, window, screen_id, time.perf_counter() - t0)
+
+
+def _report(
+    args: argparse.Namespace, result: Any, window: Any, screen_id: str, elapsed: float
+) -> int:
+    """Print the ranked pairs as JSON lines or a table."""
     if args.json:
         for p in result.pairs:
             print(json.dumps({k: _json_value(v) for k, v in p.as_dict().items()}))
