@@ -295,6 +295,166 @@ def _body(lines: list[str], modules: list[str]) -> str:
     return "<br>".join(out)
 
 
+def _component_cells(cid: str, comp: dict, cat: dict) -> list[str]:
+    """The cells of one component: a datastore cylinder, an inline part, or a container
+    with its body text and tags."""
+    out: list[str] = []
+    box = BOXES[cid]
+    parent = PARENT.get(cid)
+    origin = (BOXES[parent].x, BOXES[parent].y) if parent else (0, 0)
+    title = (comp.get("icon", "") + "  " + comp["title"]).strip()
+    common = (
+        f"fillColor={cat['fill']};strokeColor={cat['stroke']};shadow=1;html=1;"
+        f"whiteSpace=wrap;fontFamily={FONT};qpBox=1;qpCategory={comp['category']};"
+    )
+    if comp.get("shape") == "datastore":
+        label = f'<b style="font-size:15px">{html.escape(title)}</b><br>' + _body(
+            comp["lines"], comp["modules"]
+        )
+        out.append(
+            _cell(
+                cid,
+                label,
+                "shape=cylinder;fontColor=#222222;boundedLbl=1;backgroundOutline=1;size=15;verticalAlign=top;"
+                f"spacingTop=60;align=left;spacingLeft=10;fontSize=13;{common}",
+                box,
+                parent or "1",
+                origin,
+            )
+        )
+        return out
+    if parent:  # a part inside a container: a plain box, title inline
+        label = f"<b>{html.escape(title)}</b> " + _body(comp["lines"], comp["modules"])
+        out.append(
+            _cell(
+                cid,
+                label,
+                "rounded=1;arcSize=8;verticalAlign=top;align=left;spacingLeft=6;spacingTop=2;"
+                f"fontSize=12;fontColor=#222222;{common}",
+                box,
+                parent,
+                origin,
+            )
+        )
+        return out
+    start = 30
+    out.append(
+        _cell(
+            cid,
+            html.escape(title),
+            f"swimlane;shape=swimlane;fontColor=#222222;container=1;collapsible=0;rounded=1;arcSize=6;startSize={start};"
+            f"swimlaneFillColor={cat['fill']};fontStyle=1;fontSize=15;{common}",
+            box,
+            parent or "1",
+            origin,
+        )
+    )
+    tags = comp.get("tags", [])
+    kids = [BOXES[k].y for k, p in PARENT.items() if p == cid]
+    bottom = min(kids) - box.y if kids else box.h - (40 if tags else 0)
+    out.append(
+        _cell(
+            f"{cid}_body",
+            _body(comp["lines"], comp["modules"]),
+            "text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;whiteSpace=wrap;"
+            "align=left;verticalAlign=top;spacingLeft=8;spacingTop=2;fontSize=13;"
+            f"fontFamily={FONT};",
+            Box(0, start, box.w, bottom - start),
+            cid,
+        )
+    )
+    for k, tag in enumerate(tags):
+        out.append(
+            _cell(
+                f"{cid}_tag{k}",
+                html.escape(tag),
+                "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fontColor=#222222;fillColor=#ffffff;strokeColor="
+                f"{cat['stroke']};fontStyle=2;fontFamily={FONT};",
+                Box(10 + k * 170, box.h - 40, 160, 30),
+                cid,
+            )
+        )
+    return out
+
+
+def _sidebar_cells(model: dict, note_style: str) -> list[str]:
+    """The right-hand sidebar: failure modes, then the colour and edge legend."""
+    out: list[str] = []
+    # Sidebar: failure modes, then the legend.
+    y = 60
+    heights = [-(-(12 + 15 * (len(lines) + 1)) // 10) * 10 for _, lines in FAILURES]
+    out.append(
+        _cell(
+            "failures",
+            "Failure modes &amp; handling",
+            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
+            "fillColor=none;strokeColor=#999999;dashed=1;fontSize=14;fontStyle=1;fontColor=#444444;"
+            f"fontFamily={FONT};",
+            Box(910, y, 280, 40 + sum(h + 20 for h in heights)),
+        )
+    )
+    fy = 40
+    for k, ((title, lines), h) in enumerate(zip(FAILURES, heights, strict=True)):
+        body = f"<b>{html.escape(title)}:</b><br>" + "<br>".join(
+            "→ " + html.escape(s) for s in lines
+        )
+        out.append(
+            _cell(
+                f"failure{k}",
+                body,
+                note_style.replace("fontSize=11", "fontSize=12")
+                + "align=left;verticalAlign=top;spacingLeft=6;shadow=1;",
+                Box(10, fy, 260, h),
+                "failures",
+            )
+        )
+        fy += h + 20
+    ly = y + 40 + sum(h + 20 for h in heights) + 20
+    out.append(
+        _cell(
+            "legend",
+            "Colour legend",
+            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
+            "fillColor=none;strokeColor=#999999;fontSize=14;fontStyle=1;fontColor=#444444;"
+            f"fontFamily={FONT};",
+            Box(910, ly, 280, 40 + 40 * len(model["legend"]) + 90),
+        )
+    )
+    for k, entry in enumerate(model["legend"]):
+        out.append(
+            _cell(
+                f"legend_{entry['category']}",
+                html.escape(entry["label"]),
+                f"rounded=1;html=1;whiteSpace=wrap;fontSize=11;align=left;fontColor=#222222;spacingLeft=6;"
+                f"fillColor={entry['fill']};strokeColor={entry['stroke']};fontFamily={FONT};"
+                f"qpLegend={entry['category']};",
+                Box(10, 40 + 40 * k, 260, 30),
+                "legend",
+            )
+        )
+    ey = 40 + 40 * len(model["legend"])
+    for k, (kind, text) in enumerate(
+        [("flow", "data flow"), ("read", "read"), ("async", "async callback, loop")]
+    ):
+        yy = ey + 30 * k + 10
+        out.append(
+            _cell(
+                f"legend_{kind}_lbl",
+                text,
+                f"text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;fontSize=11;align=left;fontFamily={FONT};",
+                Box(110, yy - 10, 150, 20),
+                "legend",
+            )
+        )
+        out.append(
+            f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" '
+            'edge="1" parent="legend">'
+            f'<mxGeometry relative="1" as="geometry"><mxPoint x="10" y="{yy}" as="sourcePoint"/>'
+            f'<mxPoint x="100" y="{yy}" as="targetPoint"/></mxGeometry></mxCell>'
+        )
+    return out
+
+
 def drawio_xml(model: dict, versions: dict[str, str]) -> str:
     """The mxfile XML for draw.io: one page, grid 10 px, snap on, orthogonal connectors."""
     legend = {entry["category"]: entry for entry in model["legend"]}
@@ -322,160 +482,14 @@ def drawio_xml(model: dict, versions: dict[str, str]) -> str:
             )
         )
     for cid, comp in comps.items():
-        box = BOXES[cid]
-        cat = legend[comp["category"]]
-        parent = PARENT.get(cid)
-        origin = (BOXES[parent].x, BOXES[parent].y) if parent else (0, 0)
-        title = (comp.get("icon", "") + "  " + comp["title"]).strip()
-        common = (
-            f"fillColor={cat['fill']};strokeColor={cat['stroke']};shadow=1;html=1;"
-            f"whiteSpace=wrap;fontFamily={FONT};qpBox=1;qpCategory={comp['category']};"
-        )
-        if comp.get("shape") == "datastore":
-            label = f'<b style="font-size:15px">{html.escape(title)}</b><br>' + _body(
-                comp["lines"], comp["modules"]
-            )
-            cells.append(
-                _cell(
-                    cid,
-                    label,
-                    "shape=cylinder;fontColor=#222222;boundedLbl=1;backgroundOutline=1;size=15;verticalAlign=top;"
-                    f"spacingTop=60;align=left;spacingLeft=10;fontSize=13;{common}",
-                    box,
-                    parent or "1",
-                    origin,
-                )
-            )
-            continue
-        if parent:  # a part inside a container: a plain box, title inline
-            label = f"<b>{html.escape(title)}</b> " + _body(comp["lines"], comp["modules"])
-            cells.append(
-                _cell(
-                    cid,
-                    label,
-                    "rounded=1;arcSize=8;verticalAlign=top;align=left;spacingLeft=6;spacingTop=2;"
-                    f"fontSize=12;fontColor=#222222;{common}",
-                    box,
-                    parent,
-                    origin,
-                )
-            )
-            continue
-        start = 30
-        cells.append(
-            _cell(
-                cid,
-                html.escape(title),
-                f"swimlane;shape=swimlane;fontColor=#222222;container=1;collapsible=0;rounded=1;arcSize=6;startSize={start};"
-                f"swimlaneFillColor={cat['fill']};fontStyle=1;fontSize=15;{common}",
-                box,
-                parent or "1",
-                origin,
-            )
-        )
-        tags = comp.get("tags", [])
-        kids = [BOXES[k].y for k, p in PARENT.items() if p == cid]
-        bottom = min(kids) - box.y if kids else box.h - (40 if tags else 0)
-        cells.append(
-            _cell(
-                f"{cid}_body",
-                _body(comp["lines"], comp["modules"]),
-                "text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;whiteSpace=wrap;"
-                "align=left;verticalAlign=top;spacingLeft=8;spacingTop=2;fontSize=13;"
-                f"fontFamily={FONT};",
-                Box(0, start, box.w, bottom - start),
-                cid,
-            )
-        )
-        for k, tag in enumerate(tags):
-            cells.append(
-                _cell(
-                    f"{cid}_tag{k}",
-                    html.escape(tag),
-                    "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fontColor=#222222;fillColor=#ffffff;strokeColor="
-                    f"{cat['stroke']};fontStyle=2;fontFamily={FONT};",
-                    Box(10 + k * 170, box.h - 40, 160, 30),
-                    cid,
-                )
-            )
+        cells.extend(_component_cells(cid, comp, legend[comp["category"]]))
     note_style = (
         "rounded=1;html=1;whiteSpace=wrap;fontSize=11;fillColor=#f5f5f5;strokeColor=#666666;"
         f"fontColor=#333333;fontFamily={FONT};qpBox=1;qpCategory=note;"
     )
     for k, (text, x, y, w) in enumerate(LATENCY):
         cells.append(_cell(f"latency{k}", html.escape(text), note_style, Box(x, y, w, 20)))
-    # Sidebar: failure modes, then the legend.
-    y = 60
-    heights = [-(-(12 + 15 * (len(lines) + 1)) // 10) * 10 for _, lines in FAILURES]
-    cells.append(
-        _cell(
-            "failures",
-            "Failure modes &amp; handling",
-            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
-            "fillColor=none;strokeColor=#999999;dashed=1;fontSize=14;fontStyle=1;fontColor=#444444;"
-            f"fontFamily={FONT};",
-            Box(910, y, 280, 40 + sum(h + 20 for h in heights)),
-        )
-    )
-    fy = 40
-    for k, ((title, lines), h) in enumerate(zip(FAILURES, heights, strict=True)):
-        body = f"<b>{html.escape(title)}:</b><br>" + "<br>".join(
-            "→ " + html.escape(s) for s in lines
-        )
-        cells.append(
-            _cell(
-                f"failure{k}",
-                body,
-                note_style.replace("fontSize=11", "fontSize=12")
-                + "align=left;verticalAlign=top;spacingLeft=6;shadow=1;",
-                Box(10, fy, 260, h),
-                "failures",
-            )
-        )
-        fy += h + 20
-    ly = y + 40 + sum(h + 20 for h in heights) + 20
-    cells.append(
-        _cell(
-            "legend",
-            "Colour legend",
-            "swimlane;shape=swimlane;html=1;whiteSpace=wrap;container=1;collapsible=0;rounded=1;arcSize=2;startSize=28;"
-            "fillColor=none;strokeColor=#999999;fontSize=14;fontStyle=1;fontColor=#444444;"
-            f"fontFamily={FONT};",
-            Box(910, ly, 280, 40 + 40 * len(model["legend"]) + 90),
-        )
-    )
-    for k, entry in enumerate(model["legend"]):
-        cells.append(
-            _cell(
-                f"legend_{entry['category']}",
-                html.escape(entry["label"]),
-                f"rounded=1;html=1;whiteSpace=wrap;fontSize=11;align=left;fontColor=#222222;spacingLeft=6;"
-                f"fillColor={entry['fill']};strokeColor={entry['stroke']};fontFamily={FONT};"
-                f"qpLegend={entry['category']};",
-                Box(10, 40 + 40 * k, 260, 30),
-                "legend",
-            )
-        )
-    ey = 40 + 40 * len(model["legend"])
-    for k, (kind, text) in enumerate(
-        [("flow", "data flow"), ("read", "read"), ("async", "async callback, loop")]
-    ):
-        yy = ey + 30 * k + 10
-        cells.append(
-            _cell(
-                f"legend_{kind}_lbl",
-                text,
-                f"text;html=1;strokeColor=none;fillColor=none;fontColor=#222222;fontSize=11;align=left;fontFamily={FONT};",
-                Box(110, yy - 10, 150, 20),
-                "legend",
-            )
-        )
-        cells.append(
-            f'<mxCell id="legend_{kind}" value="" style="{EDGE_BASE + EDGE_KIND[kind]}" '
-            'edge="1" parent="legend">'
-            f'<mxGeometry relative="1" as="geometry"><mxPoint x="10" y="{yy}" as="sourcePoint"/>'
-            f'<mxPoint x="100" y="{yy}" as="targetPoint"/></mxGeometry></mxCell>'
-        )
+    cells.extend(_sidebar_cells(model, note_style))
     # Technology stack labels at the bottom.
     stack = [
         "Python 3.11+",

@@ -656,16 +656,31 @@ class ExchangeSimulator:
         if path == "/fapi/v1/trades":
             return [rest_trade(f) for f in self._fills[symbol][-limit:]]
         if path == "/fapi/v1/historicalTrades":
-            if limit > 500:
-                raise _RestError(-1130, "Invalid limit: 1..500.")
-            fills = self._fills[symbol]
-            from_id = arg("fromId")
-            if from_id is None:
-                return [rest_trade(f) for f in fills[-limit:]]
-            i = bisect.bisect_left(fills, from_id, key=lambda f: f.trade_id)
-            return [rest_trade(f) for f in fills[i : i + limit]]
+            return self._historical_trades(symbol, limit, arg("fromId"))
+        return self._agg_trades(symbol, limit, arg("fromId"), arg("startTime"), arg("endTime"))
+
+    def _historical_trades(
+        self, symbol: str, limit: int, from_id: int | None
+    ) -> list[dict[str, object]]:
+        """`/fapi/v1/historicalTrades`: the newest fills, or `limit` from `fromId` on."""
+        if limit > 500:
+            raise _RestError(-1130, "Invalid limit: 1..500.")
+        fills = self._fills[symbol]
+        if from_id is None:
+            return [rest_trade(f) for f in fills[-limit:]]
+        i = bisect.bisect_left(fills, from_id, key=lambda f: f.trade_id)
+        return [rest_trade(f) for f in fills[i : i + limit]]
+
+    def _agg_trades(
+        self,
+        symbol: str,
+        limit: int,
+        from_id: int | None,
+        start: int | None,
+        end: int | None,
+    ) -> list[dict[str, object]]:
+        """`/fapi/v1/aggTrades`: by id, by time window (at most one hour), or the newest."""
         aggs = self._aggs[symbol]
-        from_id, start, end = arg("fromId"), arg("startTime"), arg("endTime")
         if from_id is not None and (start is not None or end is not None):
             raise _RestError(-1128, "fromId cannot be combined with startTime/endTime.")
         if from_id is not None:

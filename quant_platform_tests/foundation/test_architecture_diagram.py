@@ -177,21 +177,28 @@ def _identifiers(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
             strings.append(source)
             continue
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                names.add(node.attr)
-            elif isinstance(node, ast.alias):
-                names.update({node.name.split(".")[-1], node.asname or ""})
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                names.add(node.name)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 strings.append(node.value)
+            else:
+                names.update(_node_names(node))
     return frozenset(names), tuple(strings)
+
+
+def _node_names(node: ast.AST) -> set[str]:
+    """The identifiers one AST node introduces or reads."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    if isinstance(node, ast.alias):
+        return {node.name.split(".")[-1], node.asname or ""}
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return {node.module}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.arg):
+        return {node.arg}
+    return set()
 
 
 def test_every_drawn_edge_is_in_the_code() -> None:

@@ -228,6 +228,33 @@ def test_frame_faults_are_counted_not_fatal() -> None:
     run(main)
 
 
+async def _backfill(
+    sim: ExchangeSimulator,
+    tracker: TradeIdTracker,
+    held: dict[tuple[str, int], Trade],
+    last_before: dict,
+) -> None:
+    """Fill the reconnect gap over REST, as the daemon does, into `held`."""
+
+    def keep(got: list[Trade]) -> None:
+        for t in got:
+            if tracker.fill(t):
+                held[(t.symbol, t.trade_id)] = t
+
+    async with RestBackfiller(sim.rest_url) as bf:
+        for (symbol, kind), last in last_before.items():
+            got, missing = await bf.fetch(symbol, kind, last + 1)
+            assert missing == 0
+            keep(got)
+        for s in SYMS:  # symbols first seen after the reconnect
+            if (s, "aggTrade") in last_before:
+                continue
+            first = sim.agg_history(s)[0].agg_id
+            if min(i for (x, i) in held if x == s) > first:
+                got, _ = await bf.fetch(s, "aggTrade", first)
+                keep(got)
+
+
 def test_reconnect_gap_backfilled_over_rest_with_the_same_trades() -> None:
     async def main() -> None:
         async with ExchangeSimulator(SYMS, rate=1000, total_trades=800) as sim:
@@ -249,22 +276,7 @@ def test_reconnect_gap_backfilled_over_rest_with_the_same_trades() -> None:
             last_before = tracker.last_ids()
             async with connect(url, close_timeout=1) as ws:
                 take(await collect(ws))
-            async with RestBackfiller(sim.rest_url) as bf:
-                for (symbol, kind), last in last_before.items():
-                    got, missing = await bf.fetch(symbol, kind, last + 1)
-                    assert missing == 0
-                    for t in got:
-                        if tracker.fill(t):
-                            held[(t.symbol, t.trade_id)] = t
-                for s in SYMS:  # symbols first seen after the reconnect
-                    first = sim.agg_history(s)[0].agg_id
-                    if (s, "aggTrade") not in last_before and min(
-                        i for (x, i) in held if x == s
-                    ) > first:
-                        got, _ = await bf.fetch(s, "aggTrade", first)
-                        for t in got:
-                            if tracker.fill(t):
-                                held[(t.symbol, t.trade_id)] = t
+            await _backfill(sim, tracker, held, last_before)
             want = {(s, a.agg_id): a for s in SYMS for a in sim.agg_history(s)}
             assert set(held) == set(want)
             for key, a in want.items():
