@@ -22,6 +22,7 @@ from views import (
     history,
     imports,
     live_pairs,
+    reports,
     screener,
     system,
 )
@@ -69,6 +70,10 @@ def imports_page() -> None:
     imports.render(frame)
 
 
+def reports_page() -> None:
+    reports.render(frame)
+
+
 def system_page() -> None:
     system.render(frame)
 
@@ -90,6 +95,7 @@ PAGES = [
     st.Page(backtest_page, title="Backtest", icon=":material/query_stats:", url_path="backtest"),
     st.Page(history_page, title="History", icon=":material/history:", url_path="history"),
     st.Page(imports_page, title="Imports", icon=":material/upload_file:", url_path="imports"),
+    st.Page(reports_page, title="Reports", icon=":material/description:", url_path="reports"),
     st.Page(system_page, title="System", icon=":material/settings:", url_path="system"),
 ]
 page = st.navigation(PAGES)

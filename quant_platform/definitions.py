@@ -20,6 +20,7 @@ from quant_platform.orchestration import (
     quality,
     reports,
     retention,
+    scheduled_reports,
     screener,
     trades,
 )
@@ -66,6 +67,7 @@ def build_definitions() -> Definitions:
         alerting,
         screener,
         backtest,
+        scheduled_reports,
     )
     return Definitions.merge(
         Definitions(resources=build_resources(), executor=in_process_executor),

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "quant_platform.cli.import_cmd",
     "quant_platform.cli.screen_cmd",
     "quant_platform.cli.backtest_cmd",
+    "quant_platform.cli.reports_cmd",
 )
 
 

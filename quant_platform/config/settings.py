@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(0.5, gt=0)
     alert_cooldown_s: float = Field(60.0, ge=0)
     alert_rules_file: Path | None = None
+    reports_file: Path | None = None
     cointegration_pvalue: float = Field(0.05, gt=0, lt=1)
     stats_lookback_minutes: int = Field(24 * 60, ge=30)
     feed_max_age_s: float = Field(120.0, gt=0)

@@ -75,3 +75,28 @@ def test_backtest_page_rejects_bad_input_with_a_message(page_env: None) -> None:
     at = run(page_test("backtest"))
     at = _submit(at, "ETHUSDT-BTCUSDT", date(2026, 11, 1), date(2026, 11, 2))
     assert at.error and "is not a pair" in at.error[0].value
+
+
+def test_reports_page_lists_past_reports(
+    page_env: None, db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from quant_platform.reporting.archive import run_report
+    from quant_platform.reporting.definitions import parse_definitions
+
+    at = run(page_test("reports"))
+    assert "No reports yet" in texts(at)
+    (d,) = parse_definitions(
+        {"reports": [{"name": "eth-btc", "pairs": ["ETHUSDT/BTCUSDT"], "cron": "0 7 * * *"}]}
+    )
+    seed_pair(db, n=120)
+    reports_dir = get_settings().reports_dir
+    run_report(database_url, reports_dir, d, datetime(2026, 11, 1, 2, tzinfo=UTC))
+    run_report(database_url, reports_dir, d, datetime(2026, 10, 1, tzinfo=UTC))
+    at = run(page_test("reports"))
+    table = at.dataframe[0].value
+    assert list(table["report"]) == ["eth-btc", "eth-btc"]
+    assert table["first line"].iloc[0].startswith("Report eth-btc: 1 pair(s)")
+    assert table["first line"].iloc[1].startswith("No data: no 1m bars")
+    assert len(at.get("download_button")) == 1

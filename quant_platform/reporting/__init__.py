@@ -1,0 +1,1 @@
+"""Reports users schedule: YAML definitions, the report builder, delivery and the archive."""
