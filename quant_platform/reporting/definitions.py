@@ -67,46 +67,67 @@ class ReportDefinition:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _parse_one(i: int, d: Any) -> ReportDefinition:
-    where = f"reports[{i}]"
+def _name(i: int, d: Any) -> str:
     if not isinstance(d, dict):
-        raise ReportDefinitionError(f"{where}: expected a mapping with name, cron, ...")
+        raise ReportDefinitionError(f"reports[{i}]: expected a mapping with name, cron, ...")
     name = d.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ReportDefinitionError(
-            f"{where}.name: {name!r} must be lowercase letters, digits, '-' or '_' (<= 63)"
+            f"reports[{i}].name: {name!r} must be lowercase letters, digits, '-' or '_' (<= 63)"
         )
-    where = f"report {name!r}"
     unknown = set(d) - _KEYS
     if unknown:
         known = ", ".join(sorted(_KEYS))
         raise ReportDefinitionError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {known}"
+            f"report {name!r}: unknown key(s) {', '.join(sorted(unknown))}; known: {known}"
         )
-    cron = d.get("cron")
-    if not isinstance(cron, str) or not is_valid_cron_string(cron):
-        raise ReportDefinitionError(f"{where}.cron: {cron!r} is not a cron string like '0 7 * * *'")
+    return name
+
+
+def _pairs(where: str, d: dict[str, Any]) -> tuple[list[tuple[str, str]], int | None]:
     pairs_raw, top = d.get("pairs"), d.get("top")
     if (pairs_raw is None) == (top is None):
         raise ReportDefinitionError(f"{where}: give exactly one of `pairs: [Y/X, ...]` or `top: N`")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 50:
+            raise ReportDefinitionError(f"{where}.top: {top!r} must be an int in 1..50")
+        return [], top
+    if not isinstance(pairs_raw, list) or not pairs_raw:
+        raise ReportDefinitionError(f"{where}.pairs: a non-empty list like [ETHUSDT/BTCUSDT]")
     pairs: list[tuple[str, str]] = []
-    if pairs_raw is not None:
-        if not isinstance(pairs_raw, list) or not pairs_raw:
-            raise ReportDefinitionError(f"{where}.pairs: a non-empty list like [ETHUSDT/BTCUSDT]")
-        for p in pairs_raw:
-            parts = str(p).upper().split("/")
-            try:
-                if len(parts) != 2:
-                    raise ValueError("not Y/X")
-                pairs.append((validate_symbol(parts[0]), validate_symbol(parts[1])))
-            except ValueError as exc:
-                raise ReportDefinitionError(
-                    f"{where}.pairs: {p!r} is not a pair Y/X ({exc})"
-                ) from None
-    if top is not None and (
-        isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 50
-    ):
-        raise ReportDefinitionError(f"{where}.top: {top!r} must be an int in 1..50")
+    for p in pairs_raw:
+        parts = str(p).upper().split("/")
+        try:
+            if len(parts) != 2:
+                raise ValueError("not Y/X")
+            pairs.append((validate_symbol(parts[0]), validate_symbol(parts[1])))
+        except ValueError as exc:
+            raise ReportDefinitionError(f"{where}.pairs: {p!r} is not a pair Y/X ({exc})") from None
+    return pairs, None
+
+
+def _recipients(where: str, d: dict[str, Any]) -> list[dict[str, Any]]:
+    recipients = d.get("recipients", [])
+    if not isinstance(recipients, list) or any(not isinstance(r, dict) for r in recipients):
+        raise ReportDefinitionError(
+            f"{where}.recipients: a list of sink specs ({{type: email, ...}})"
+        )
+    from quant_platform.alerts.sinks import build_sinks
+
+    try:
+        build_sinks([{k: v for k, v in r.items() if k != "deliver_from"} for r in recipients])
+    except ValueError as exc:
+        raise ReportDefinitionError(f"{where}.recipients: {exc}") from None
+    return recipients
+
+
+def _parse_one(i: int, d: Any) -> ReportDefinition:
+    name = _name(i, d)
+    where = f"report {name!r}"
+    cron = d.get("cron")
+    if not isinstance(cron, str) or not is_valid_cron_string(cron):
+        raise ReportDefinitionError(f"{where}.cron: {cron!r} is not a cron string like '0 7 * * *'")
+    pairs, top = _pairs(where, d)
     timeframe = str(d.get("timeframe", "1m"))
     lookback = str(d.get("lookback", "1d"))
     try:
@@ -119,17 +140,6 @@ def _parse_one(i: int, d: Any) -> ReportDefinition:
         raise ReportDefinitionError(
             f"{where}.sections: {sections!r}; use a list of {', '.join(SECTIONS)}"
         )
-    recipients = d.get("recipients", [])
-    if not isinstance(recipients, list) or any(not isinstance(r, dict) for r in recipients):
-        raise ReportDefinitionError(
-            f"{where}.recipients: a list of sink specs ({{type: email, ...}})"
-        )
-    from quant_platform.alerts.sinks import build_sinks
-
-    try:
-        build_sinks([{k: v for k, v in r.items() if k != "deliver_from"} for r in recipients])
-    except ValueError as exc:
-        raise ReportDefinitionError(f"{where}.recipients: {exc}") from None
     return ReportDefinition(
         name=name,
         cron=cron,
@@ -138,7 +148,7 @@ def _parse_one(i: int, d: Any) -> ReportDefinition:
         timeframe=timeframe,
         lookback=span,
         sections=tuple(sections),
-        recipients=tuple(recipients),
+        recipients=tuple(_recipients(where, d)),
         link_base=str(d.get("link_base", "http://127.0.0.1:8501")).rstrip("/"),
         raw_lookback=lookback,
     )
