@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     reconnect_base_s: float = Field(0.5, gt=0)
     reconnect_cap_s: float = Field(30.0, gt=0)
     max_consecutive_failures: int = Field(10, ge=1)
+    reconnect_healthy_s: float = Field(60.0, gt=0)
     stream_silence_s: float = Field(30.0, gt=0)
     quiet_symbol_silence_s: float = Field(300.0, gt=0)
     quiet_symbols: Annotated[tuple[str, ...], NoDecode] = ()
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     analytics_interval_s: float = Field(5.0, gt=0)
     analytics_window_s: int = Field(3600, ge=60)
     analytics_bar_s: int = Field(1, ge=1)
+    analytics_worker: Literal["process", "thread", "inline"] = "process"
     zscore_window: int = Field(300, ge=10)
     stats_persist_interval_s: float = Field(60.0, gt=0)
     alert_interval_s: float = Field(0.5, gt=0)

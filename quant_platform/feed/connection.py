@@ -4,6 +4,12 @@ websockets answers the venue's pings itself and sends its own keepalive, so
 this module only decides *when* a connection is failed: it closed, it has been
 silent too long, one of its streams never delivered, or it is close to the
 venue's 24 h cut (proactive reconnect, not counted as a failure).
+
+A stream that fed and then went quiet while its siblings flow is named
+(`on_quiet`) and resubscribed once; if it stays quiet for another full
+threshold the connection is recycled. The backoff is reset only after a
+connection has delivered data for `healthy_s` (a venue that accepts and then
+cuts every connection after its first frame must not reconnect in a tight loop).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class ConnectionEvents:
     on_connected: Callable[[str, bool], None]  # (url, is_reconnect)
     on_silent: Callable[[str, list[str]], None]  # (route, never-fed streams)
     on_failure: Callable[[str], None]  # reason
+    on_quiet: Callable[[str, list[str]], None] | None = None  # (route, fed-then-quiet streams)
 
 
 class FeedConnection:
@@ -53,6 +60,7 @@ class FeedConnection:
         quiet_streams: frozenset[str],
         max_age_s: float,
         check_every_s: float = 1.0,
+        healthy_s: float = 60.0,
     ) -> None:
         self.name = name
         self.url_for = url_for
@@ -63,13 +71,21 @@ class FeedConnection:
         self.quiet_streams = quiet_streams
         self.max_age_s = max_age_s
         self.check_every_s = check_every_s
+        self.healthy_s = healthy_s
         self.connects = 0
         self.connected = False
         self.route = ""
+        self.silent_now: set[str] = set()  # for /health: streams past their threshold now
+        self.quiet_resubscribes = 0
         self._resubscribed: set[str] = set()
+        self._quiet: set[str] = set()  # went quiet and resubscribed; waiting for data
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`; raises TooManyFailures (from Backoff) when the limit is reached."""
+        """Until `stop`; raises TooManyFailures (from Backoff) when the limit is reached.
+
+        `healthy` from `_read` means data flowed for `healthy_s`; the backoff was
+        reset then, so a later drop starts from the base delay again.
+        """
         while not stop.is_set():
             route, url, streams = self.url_for()
             self.route = route
@@ -92,13 +108,12 @@ class FeedConnection:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self.connected = False
+                self.silent_now = set()
             if stop.is_set():
                 return
             if reason == "max-age":
                 log.info("%s: proactive reconnect before the venue's 24 h cut", self.name)
                 continue
-            if healthy:
-                self.backoff.succeeded()
             self.events.on_failure(reason)
             delay = self.backoff.failed(reason)  # raises TooManyFailures at the limit
             log.warning(
@@ -124,7 +139,9 @@ class FeedConnection:
         opened = time.monotonic()
         live.reset(opened)
         self._resubscribed.clear()
+        self._quiet.clear()
         healthy = False
+        first_data: float | None = None
         reader = asyncio.ensure_future(ws.recv())
         stopper = asyncio.ensure_future(stop.wait())
         try:
@@ -145,8 +162,12 @@ class FeedConnection:
                             healthy,
                             f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})",
                         )
-                    healthy = self._on_frame(raw, live, now) or healthy
+                    if self._on_frame(raw, live, now) and first_data is None:
+                        first_data = now
                     reader = asyncio.ensure_future(ws.recv())
+                if not healthy and first_data is not None and now - first_data >= self.healthy_s:
+                    healthy = True  # only now: data has flowed for a while
+                    self.backoff.succeeded()
                 reason = await self._close_reason(ws, live, route, streams, now - opened, now)
                 if reason is not None:
                     return healthy, reason
@@ -160,7 +181,9 @@ class FeedConnection:
         if stream is None:
             return False
         live.seen(stream, now)
-        self.backoff.succeeded()
+        if self._quiet and stream in self._quiet:
+            self._quiet.discard(stream)
+            log.info("%s: %s feeds again after resubscribing", self.name, stream)
         return True
 
     async def _close_reason(
@@ -179,6 +202,9 @@ class FeedConnection:
         if age > self.max_age_s:
             await ws.close(1000, "proactive reconnect")
             return "max-age"
+        quiet_reason = await self._quiet_check(ws, live, route, now)
+        if quiet_reason is not None:
+            return quiet_reason
         never = live.never_fed(now)
         # A connection whose streams never fed is the per-stream case below
         # (resubscribe, fallback); silence after data flowed is a dead socket.
@@ -196,6 +222,34 @@ class FeedConnection:
         elif never and len(never) == len(streams):
             await ws.close(1000, "streams silent")
             return f"every stream silent on {route} after resubscribing"
+        return None
+
+    async def _quiet_check(
+        self,
+        ws,  # type: ignore[no-untyped-def]
+        live: StreamLiveness,
+        route: str,
+        now: float,
+    ) -> str | None:
+        """Streams that fed, then went quiet while others flow: name and resubscribe them.
+
+        Returns a close reason (after closing) if one is still quiet a full
+        threshold after its resubscription; updates `silent_now` for /health.
+        """
+        self.silent_now = set(live.silent_streams(now))
+        quiet = live.went_quiet(now)
+        again = [s for s in quiet if s in self._quiet]
+        if again:
+            await ws.close(1000, "stream quiet")
+            return f"{', '.join(again)} still quiet after resubscribing"
+        if quiet:
+            self.quiet_resubscribes += 1
+            if self.events.on_quiet is not None:
+                self.events.on_quiet(route, quiet)
+            await self._resubscribe(ws, quiet)
+            self._quiet.update(quiet)
+            for s in quiet:  # a full threshold from now for the resubscription
+                live.last_seen[s] = time.monotonic()
         return None
 
     async def _resubscribe(self, ws, streams: list[str]) -> None:  # type: ignore[no-untyped-def]

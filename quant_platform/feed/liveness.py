@@ -46,6 +46,12 @@ class StreamLiveness:
             if s not in self.last_seen and now - self.started_at > self._limit(s)
         ]
 
+    def went_quiet(self, now: float) -> list[str]:
+        """Streams that fed, then fell silent past their threshold while others still flow."""
+        if now - self.last_any > self.silence_s:
+            return []  # the whole connection is silent: that is a dead socket, not one stream
+        return [s for s, seen in self.last_seen.items() if now - seen > self._limit(s)]
+
     def connection_silent(self, now: float) -> bool:
         """Nothing at all for the (non-quiet) threshold: treat the connection as failed."""
         return now - self.last_any > self.silence_s

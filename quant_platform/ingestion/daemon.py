@@ -27,6 +27,7 @@ from quant_platform.feed.routes import plan_connections
 from quant_platform.ingestion.health_server import HealthServer
 from quant_platform.ingestion.live_analytics import LiveAnalytics
 from quant_platform.ingestion.metrics import FeedMetrics
+from quant_platform.ingestion.task_supervisor import TaskSupervisor
 from quant_platform.storage.batch_flusher import BatchFlusher
 from quant_platform.storage.metrics import StorageMetrics
 from quant_platform.storage.redis_keys import RedisKeys
@@ -62,6 +63,7 @@ class IngestionDaemon:
         self.live = LiveAnalytics(settings, cache=self.cache)
         self.alert_loop: Any = None
         self.stop = asyncio.Event()
+        self.tasks = TaskSupervisor(self.stop, self.registry)
         self.exit_code = 0
         self.started = time.time()
         self.counts = {
@@ -81,6 +83,7 @@ class IngestionDaemon:
         self._streams: dict[tuple[str, str], str] = {}
         self._accepted = {s: self.metrics.accepted.labels(s) for s in settings.symbols}
         self.silent_streams: dict[str, str] = {}
+        self.quiet_streams: dict[str, int] = {}  # fed, went quiet, resubscribed: times
 
     # --- the hot path ---------------------------------------------------------------
     def on_frame(self, raw: str | bytes, receive_ns: int) -> str | None:
@@ -160,6 +163,18 @@ class IngestionDaemon:
             )
             self.kind = "aggTrade"
 
+    def _on_quiet(self, route: str, streams: list[str]) -> None:
+        for s in streams:
+            self.quiet_streams[s] = self.quiet_streams.get(s, 0) + 1
+            self.metrics.quiet.labels(s).inc()
+        log.error(
+            "stream(s) went quiet for %.0f s after feeding, while the others on %s still "
+            "flow: %s; resubscribing",
+            self.settings.stream_silence_s,
+            route,
+            ", ".join(streams),
+        )
+
     # --- background tasks --------------------------------------------------------------
     async def _backfill_worker(self) -> None:
         while True:
@@ -228,28 +243,57 @@ class IngestionDaemon:
         }
 
     def health(self) -> dict[str, Any]:
+        """The /health document; `ok` is false with every reason listed in `problems`."""
         connected = sum(1 for c in self.connections if c.connected)
+        silent_now = sorted({s for c in self.connections for s in c.silent_now})
+        f = self.flusher
+        problems: list[str] = []
+        if connected != len(self.connections):
+            problems.append(f"{len(self.connections) - connected} feed connection(s) down")
+        if self.stop.is_set():
+            problems.append("stopping")
+        if silent_now:
+            problems.append(f"silent streams: {', '.join(silent_now)}")
+        if not f.db_up:
+            problems.append(f"database down: {f.last_error}")
+        if f.spool_alarm:
+            problems.append(
+                f"spool at {f.spool_bytes} bytes, past the alarm at {f.spool_alarm_bytes}"
+            )
+        if f.dropped_rows:
+            problems.append(f"{f.dropped_rows} trades dropped (database, memory and spool full)")
+        problems.extend(f"task {name}: {why}" for name, why in self.tasks.problems().items())
         return {
-            "ok": connected == len(self.connections) and not self.stop.is_set(),
+            "ok": not problems,
+            "problems": problems,
             "feed": self.feed_name,
             "simulated": self.feed_name == "simulator",
             "stream": self.kind,
             "feed_url": self.settings.feed_url,
             "connections": connected,
             "silent_streams": self.silent_streams,
+            "silent_now": silent_now,
+            "quiet_streams": self.quiet_streams,
             "counts": self.counts,
-            "db_up": self.flusher.db_up,
-            "pending_rows": self.flusher.pending,
-            "spooled_rows": self.flusher.spooled_rows,
+            "db_up": f.db_up,
+            "pending_rows": f.pending,
+            "spooled_rows": f.spooled_rows,
+            "spool_rows": f.spool_rows,
+            "spool_bytes": f.spool_bytes,
+            "spool_alarm": f.spool_alarm,
+            "dropped_rows": f.dropped_rows,
             "redis_up": self.redis_sink.up,
             "analytics_cycle_ms": self.live.last_cycle_ms,
+            "analytics_age_s": round(time.time() - self.live.snapshot_time, 1)
+            if self.live.snapshot_time
+            else None,
+            "tasks": self.tasks.report(),
             "uptime_s": round(time.time() - self.started, 1),
         }
 
     def _plan(self) -> list[FeedConnection]:
         s = self.settings
         plans = plan_connections(s.feed_url, self.kind, list(s.symbols))
-        backoff = Backoff(s.reconnect_base_s, s.reconnect_cap_s, s.max_consecutive_failures)
         quiet = frozenset(
             f"{q.lower()}@{k}" for q in s.quiet_symbols for k in ("trade", "aggTrade")
         )
@@ -262,8 +306,14 @@ class IngestionDaemon:
                 return p.route, p.url, p.streams
 
             events = ConnectionEvents(
-                self.on_frame, self._on_connected, self._on_silent, self._on_failure
+                self.on_frame,
+                self._on_connected,
+                self._on_silent,
+                self._on_failure,
+                self._on_quiet,
             )
+            # one backoff per connection: one bad route never slows (or ends) another's retries
+            backoff = Backoff(s.reconnect_base_s, s.reconnect_cap_s, s.max_consecutive_failures)
             conns.append(
                 FeedConnection(
                     f"feed-{i}",
@@ -274,6 +324,7 @@ class IngestionDaemon:
                     s.quiet_symbol_silence_s,
                     quiet,
                     s.connection_max_age_s,
+                    healthy_s=s.reconnect_healthy_s,
                 )
             )
         return conns
@@ -303,13 +354,16 @@ class IngestionDaemon:
         await self.redis_sink.start()
         self.connections = self._plan()
         feed_tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in self.connections]
+        keep = self.tasks.spawn
         helpers = [
-            asyncio.create_task(self._backfill_worker()),
-            asyncio.create_task(self._summary()),
-            asyncio.create_task(self.live.run(self.stop, self.buffer.recent_arrays)),
+            keep("flusher", lambda: _watch(self.flusher)),
+            keep("redis-sink", lambda: _watch(self.redis_sink)),
+            keep("backfill", self._backfill_worker),
+            keep("summary", self._summary),
+            keep("analytics", lambda: self.live.run(self.stop, self.buffer.recent_arrays)),
         ]
         if self.alert_loop is not None:
-            helpers.append(asyncio.create_task(self.alert_loop.run(self.stop)))
+            helpers.append(keep("alerts", lambda: self.alert_loop.run(self.stop)))
         stopper = asyncio.create_task(self.stop.wait())
         done, _ = await asyncio.wait([stopper, *feed_tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -328,6 +382,7 @@ class IngestionDaemon:
         for task in [*feed_tasks, *helpers, stopper]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.live.close()
         log.info("stopping: flushing %d pending trades", self.flusher.pending)
         await self.flusher.close()
         await self.redis_sink.close()
@@ -336,3 +391,18 @@ class IngestionDaemon:
         await server.stop()
         log.info("ingestion daemon stopped (exit %d): %s", self.exit_code, self.counts)
         return self.exit_code
+
+
+async def _watch(sink: Any) -> None:
+    """Supervise a sink's own background task: (re)start it, then wait for it to end.
+
+    Raises whatever ended the task (its exception, or RuntimeError if it just
+    returned), so the supervisor logs it and calls this again, which restarts it.
+    """
+    task = sink._task  # noqa: SLF001 - the sinks own their task; this only watches it
+    if task is None or task.done():
+        sink._task = None  # noqa: SLF001
+        await sink.start()
+        task = sink._task  # noqa: SLF001
+    await asyncio.shield(task)  # cancelling the watcher must not cancel the sink
+    raise RuntimeError(f"{type(sink).__name__} task ended")

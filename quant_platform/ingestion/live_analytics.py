@@ -5,16 +5,28 @@ times the cycle, and publishes: Redis cache (60 s TTL, one key per pair and
 symbol), an in-process snapshot for the 500 ms alert engine, and once a minute
 a row per pair in `pair_statistics` (source='live'). One failing pair is
 logged and skipped; it never stops the others.
+
+The cycle itself (`compute_cycle`, a pure function of copied arrays) runs off
+the event loop that reads the socket: in a worker process by default
+(`QP_ANALYTICS_WORKER=process`), because a thread still holds the GIL for most
+of a 66-pair cycle's small numpy calls (bench/bench_feed_stall.py measures the
+longest gap between handled frames for inline, thread and process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import math
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +61,159 @@ def realised_vol_ratio(closes: np.ndarray, short: int, long: int) -> tuple[float
     return vs, vl, (vs / vl if vl > 0 else math.nan)
 
 
+@dataclass(frozen=True)
+class CycleInputs:
+    """Everything one cycle reads, copied on the event loop (picklable for a worker)."""
+
+    arrays: dict[str, dict[str, np.ndarray]]
+    recent: dict[str, dict[str, np.ndarray]] | None
+    symbols: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
+    bar_s: int
+    window: int
+    holdout: int
+    zscore_window: int
+    now: datetime
+
+
+@dataclass
+class CycleResult:
+    snapshot: MetricSnapshot
+    rows: list[tuple]
+    failures: int
+    compute_ms: float
+
+
+def compute_cycle(inp: CycleInputs) -> CycleResult:
+    """One cycle over all pairs and symbols: pure, so it can run in a thread or a process."""
+    t0 = time.perf_counter()
+    arrays = inp.arrays
+    _, closes = align_closes(arrays, inp.bar_s, inp.window, ffill_limit=60)
+    snap: MetricSnapshot = {}
+    rows: list[tuple] = []
+    failures = 0
+    for y, x in inp.pairs:
+        target = f"{y}/{x}"
+        try:
+            yv, xv = closes[y], closes[x]
+            ok = ~(np.isnan(yv) | np.isnan(xv))
+            n_ok = int(ok.sum())
+            m = analytics.pair_metrics(
+                yv[ok],
+                xv[ok],
+                log=True,
+                holdout=inp.holdout,
+                zscore_window=max(2, min(inp.zscore_window, n_ok - inp.holdout)),
+            )
+        except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("pair %s skipped this cycle: %s", target, exc)
+            continue
+        except Exception:  # one bad pair never stops the others
+            failures += 1
+            log.exception("pair %s failed", target)
+            continue
+        d = dataclasses.asdict(m)
+        snap[target] = {
+            "zscore": as_float(d.get("zscore")),
+            "hedge_ratio": as_float(d.get("hedge_ratio")),
+            "intercept": as_float(d.get("intercept")),
+            "spread": as_float(d.get("spread_last")),
+            "spread_mean": as_float(d.get("spread_mean")),
+            "spread_std": as_float(d.get("spread_std")),
+            "correlation": as_float(d.get("correlation")),
+            "adf_stat": as_float(d.get("adf_stat")),
+            "adf_pvalue": as_float(d.get("adf_pvalue")),
+            "coint_pvalue": as_float(d.get("coint_pvalue")),
+            "half_life": as_float(d.get("half_life")),
+            "n_obs": as_float(d.get("n_obs")),
+        }
+        rows.append(
+            (
+                inp.now,
+                y,
+                x,
+                str(d.get("method", "ols")),
+                f"{inp.bar_s}s",
+                inp.window,
+                *(
+                    snap[target][k]
+                    for k in (
+                        "hedge_ratio",
+                        "intercept",
+                        "spread_mean",
+                        "spread_std",
+                        "zscore",
+                        "correlation",
+                        "adf_stat",
+                        "adf_pvalue",
+                        "coint_pvalue",  # stored as eg_pvalue: the live tile's value
+                        "half_life",
+                    )
+                ),
+                int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
+            )
+        )
+    for sym in inp.symbols:
+        try:
+            ticks = inp.recent.get(sym) if inp.recent is not None else None
+            snap[sym] = _symbol_metrics(sym, arrays[sym], closes[sym], ticks)
+        except (analytics.AnalyticsError, ValueError) as exc:
+            log.debug("symbol %s skipped this cycle: %s", sym, exc)
+        except Exception:
+            failures += 1
+            log.exception("symbol %s failed", sym)
+    return CycleResult(snap, rows, failures, (time.perf_counter() - t0) * 1000)
+
+
+def _symbol_metrics(
+    sym: str,
+    bars: dict[str, np.ndarray],
+    closes: np.ndarray,
+    ticks: dict[str, np.ndarray] | None,
+) -> dict[str, float]:
+    if bars["close"].size < 3:
+        raise analytics.AnalyticsError(f"{sym}: fewer than 3 bars")
+    if ticks is not None:
+        prices, qtys, bim = ticks["price"], ticks["qty"], ticks["buyer_is_maker"]
+    else:  # bars as pseudo-trades: close, volume, buy share
+        prices, qtys = bars["close"], bars["volume"]
+        bim = bars["buy_volume"] < bars["volume"] / 2
+    n = np.asarray(prices).size
+    if n < 40:
+        raise analytics.AnalyticsError(f"{sym}: {n} observations, need 40")
+    short = min(60, n // 8)
+    m = dataclasses.asdict(
+        analytics.symbol_metrics(
+            prices,
+            qtys,
+            bim,
+            vol_short_window=short,
+            vol_history_window=min(600, n - short - 1),
+            trend_window=min(300, n // 2),
+        )
+    )
+    vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
+    out = {
+        k: as_float(v)
+        for k, v in m.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    out.update(price=float(bars["close"][-1]), vol_short=vs, vol_long=vl, vol_ratio=ratio)
+    return out
+
+
+def _worker_init() -> None:
+    """Worker processes ignore Ctrl-C (the daemon stops them) and yield the CPU to the feed.
+
+    On a loaded host the kernel then runs the process that reads the socket first.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 class LiveAnalytics:
-    """Owns the per-symbol live bars and computes the cycle on demand."""
+    """Owns the per-symbol live bars; computes the cycle inline, in a thread or a process."""
 
     def __init__(self, settings: Settings, cache: Any | None = None) -> None:
         self.settings = settings
@@ -65,6 +228,8 @@ class LiveAnalytics:
         self.snapshot_time = 0.0
         self.last_cycle_ms = math.nan
         self.failures = 0
+        self.worker = settings.analytics_worker
+        self._pool: concurrent.futures.Executor | None = None
         self._last_persist = 0.0
         self._pending_rows: list[tuple] = []
         # pairs promoted from the screener at run time (Redis `live:pairs`), beside QP_PAIRS
@@ -84,127 +249,72 @@ class LiveAnalytics:
     ) -> None:
         self.bars[symbol].add(trade_time_ms, price, qty, buyer_is_maker)
 
+    def gather(self, recent: Callable[[str], dict[str, np.ndarray]] | None = None) -> CycleInputs:
+        """Copy this cycle's inputs (runs on the event loop: O(bars), no analytics)."""
+        s = self.settings
+        return CycleInputs(
+            arrays={sym: b.arrays() for sym, b in self.bars.items()},
+            recent={sym: recent(sym) for sym in s.symbols} if recent is not None else None,
+            symbols=tuple(s.symbols),
+            pairs=tuple(self.pairs()),
+            bar_s=s.analytics_bar_s,
+            window=self.window,
+            holdout=self.holdout,
+            zscore_window=s.zscore_window,
+            now=datetime.now(UTC),
+        )
+
+    def _apply(self, result: CycleResult) -> MetricSnapshot:
+        self.failures += result.failures
+        self._pending_rows.extend(result.rows)
+        self.last_cycle_ms = result.compute_ms
+        self.snapshot = result.snapshot
+        self.snapshot_time = time.time()
+        return result.snapshot
+
     def compute(
         self, recent: Callable[[str], dict[str, np.ndarray]] | None = None
     ) -> MetricSnapshot:
-        """One cycle over all pairs and symbols; returns the metric snapshot."""
-        t0 = time.perf_counter()
-        s = self.settings
-        arrays = {sym: b.arrays() for sym, b in self.bars.items()}
-        _, closes = align_closes(arrays, s.analytics_bar_s, self.window, ffill_limit=60)
-        snap: MetricSnapshot = {}
-        now = datetime.now(UTC)
-        for y, x in self.pairs():
-            target = f"{y}/{x}"
-            try:
-                yv, xv = closes[y], closes[x]
-                ok = ~(np.isnan(yv) | np.isnan(xv))
-                n_ok = int(ok.sum())
-                m = analytics.pair_metrics(
-                    yv[ok],
-                    xv[ok],
-                    log=True,
-                    holdout=self.holdout,
-                    zscore_window=max(2, min(s.zscore_window, n_ok - self.holdout)),
-                )
-            except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
-                log.debug("pair %s skipped this cycle: %s", target, exc)
-                continue
-            except Exception:  # one bad pair never stops the others
-                self.failures += 1
-                log.exception("pair %s failed", target)
-                continue
-            d = dataclasses.asdict(m)
-            snap[target] = {
-                "zscore": as_float(d.get("zscore")),
-                "hedge_ratio": as_float(d.get("hedge_ratio")),
-                "intercept": as_float(d.get("intercept")),
-                "spread": as_float(d.get("spread_last")),
-                "spread_mean": as_float(d.get("spread_mean")),
-                "spread_std": as_float(d.get("spread_std")),
-                "correlation": as_float(d.get("correlation")),
-                "adf_stat": as_float(d.get("adf_stat")),
-                "adf_pvalue": as_float(d.get("adf_pvalue")),
-                "coint_pvalue": as_float(d.get("coint_pvalue")),
-                "half_life": as_float(d.get("half_life")),
-                "n_obs": as_float(d.get("n_obs")),
-            }
-            self._pending_rows.append(
-                (
-                    now,
-                    y,
-                    x,
-                    str(d.get("method", "ols")),
-                    f"{s.analytics_bar_s}s",
-                    self.window,
-                    *(
-                        snap[target][k]
-                        for k in (
-                            "hedge_ratio",
-                            "intercept",
-                            "spread_mean",
-                            "spread_std",
-                            "zscore",
-                            "correlation",
-                            "adf_stat",
-                            "adf_pvalue",
-                            "coint_pvalue",  # stored as eg_pvalue: the live tile's value
-                            "half_life",
-                        )
-                    ),
-                    int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
-                )
-            )
-        for sym in s.symbols:
-            try:
-                snap[sym] = self._symbol_metrics(sym, arrays[sym], closes[sym], recent)
-            except (analytics.AnalyticsError, ValueError) as exc:
-                log.debug("symbol %s skipped this cycle: %s", sym, exc)
-            except Exception:
-                self.failures += 1
-                log.exception("symbol %s failed", sym)
-        self.last_cycle_ms = (time.perf_counter() - t0) * 1000
-        self.snapshot = snap
-        self.snapshot_time = time.time()
-        return snap
+        """One cycle over all pairs and symbols, on the calling thread; returns the snapshot."""
+        return self._apply(compute_cycle(self.gather(recent)))
 
-    def _symbol_metrics(
-        self,
-        sym: str,
-        bars: dict[str, np.ndarray],
-        closes: np.ndarray,
-        recent: Callable[[str], dict[str, np.ndarray]] | None,
-    ) -> dict[str, float]:
-        if bars["close"].size < 3:
-            raise analytics.AnalyticsError(f"{sym}: fewer than 3 bars")
-        if recent is not None:
-            ticks = recent(sym)
-            prices, qtys, bim = ticks["price"], ticks["qty"], ticks["buyer_is_maker"]
-        else:  # bars as pseudo-trades: close, volume, buy share
-            prices, qtys = bars["close"], bars["volume"]
-            bim = bars["buy_volume"] < bars["volume"] / 2
-        n = np.asarray(prices).size
-        if n < 40:
-            raise analytics.AnalyticsError(f"{sym}: {n} observations, need 40")
-        short = min(60, n // 8)
-        m = dataclasses.asdict(
-            analytics.symbol_metrics(
-                prices,
-                qtys,
-                bim,
-                vol_short_window=short,
-                vol_history_window=min(600, n - short - 1),
-                trend_window=min(300, n // 2),
-            )
-        )
-        vs, vl, ratio = realised_vol_ratio(closes, short=60, long=min(900, closes.size - 1))
-        out = {
-            k: as_float(v)
-            for k, v in m.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        out.update(price=float(bars["close"][-1]), vol_short=vs, vol_long=vl, vol_ratio=ratio)
-        return out
+    async def compute_off_loop(
+        self, recent: Callable[[str], dict[str, np.ndarray]] | None = None
+    ) -> MetricSnapshot:
+        """One cycle with the heavy part in the configured worker; the loop keeps reading."""
+        inputs = self.gather(recent)
+        if self.worker == "inline":
+            return self._apply(compute_cycle(inputs))
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor(), compute_cycle, inputs)
+        return self._apply(result)
+
+    def _executor(self) -> concurrent.futures.Executor:
+        if self._pool is None:
+            if self.worker == "process":
+                # spawn, not fork: the daemon has threads (writer, Redis) a fork would copy
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_init,
+                )
+            else:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="live-analytics"
+                )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker (process or thread); the next cycle would start a new one."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def fresh_snapshot(self) -> MetricSnapshot:
+        """The snapshot, or {} once older than 3 cycles (a dead cycle must not feed alerts)."""
+        if time.time() - self.snapshot_time > 3 * self.settings.analytics_interval_s + 1:
+            return {}
+        return self.snapshot
 
     async def publish(self, snap: MetricSnapshot) -> None:
         if self.cache is None:
@@ -250,7 +360,11 @@ class LiveAnalytics:
                     self.promoted = await self.cache.promoted_pairs()
                 except Exception as exc:  # Redis down: keep the last known set
                     log.debug("promoted pairs not refreshed: %s", exc)
-            snap = self.compute(recent)
+            try:
+                snap = await self.compute_off_loop(recent)
+            except concurrent.futures.BrokenExecutor:  # the worker process died: new one next
+                self.close()
+                raise
             try:
                 await self.publish(snap)
             except Exception as exc:  # Redis down: the in-process snapshot still feeds alerts

@@ -34,6 +34,12 @@ class FeedMetrics:
             ["stream"],
             registry=registry,
         )
+        self.quiet = Counter(
+            "qp_feed_quiet_streams_total",
+            "streams that fed, then went quiet while others flowed (resubscribed)",
+            ["stream"],
+            registry=registry,
+        )
         self.connected = Gauge("qp_feed_connected", "open feed connections", registry=registry)
         self.analytics_ms = Gauge(
             "qp_analytics_cycle_ms", "last live analytics cycle", registry=registry

@@ -10,7 +10,11 @@ from quant_platform.ingestion.daemon import IngestionDaemon
 
 
 async def attach_alerts(daemon: IngestionDaemon, settings: Settings) -> None:
-    """The 500 ms alert engine reads the live analytics snapshot in process (no Redis hop)."""
+    """The 500 ms alert engine reads the live analytics snapshot in process (no Redis hop).
+
+    It reads `fresh_snapshot`: once the analytics task stops producing (it died
+    and is restarting), alerts see no metrics rather than a stale picture.
+    """
     daemon.alert_loop = await asyncio.to_thread(
-        build_alert_loop, settings, lambda: daemon.live.snapshot
+        build_alert_loop, settings, daemon.live.fresh_snapshot
     )

@@ -2,7 +2,9 @@
 
 Each child gets its own process group so Ctrl-C reaches only us; we then send
 SIGTERM to every group, wait, and SIGKILL what is left. A child that dies is
-restarted with backoff, up to a limit, so one crash never takes the stack down.
+restarted with a capped backoff; only a crash loop (more than
+`RestartPolicy.max_in_window` restarts inside `window_s`) stops the platform,
+so a daemon that exits after a long outage is restarted for as long as it takes.
 """
 
 from __future__ import annotations
@@ -12,10 +14,35 @@ import os
 import signal
 import subprocess
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class RestartPolicy:
+    """Capped exponential backoff, judged over a sliding window rather than a lifetime.
+
+    The n-th restart inside `window_s` waits min(cap_s, base_s * 2**(n-1)); the
+    (max_in_window + 1)-th inside the window gives up. Restarts older than the
+    window are forgotten, so a child that crashes once a day is restarted forever.
+    """
+
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    window_s: float = 600.0
+    max_in_window: int = 10
+
+    def next_delay(self, history: deque[float], now: float) -> float | None:
+        """Record a restart at `now` in `history`; its delay, or None to give up."""
+        while history and now - history[0] > self.window_s:
+            history.popleft()
+        if len(history) >= self.max_in_window:
+            return None
+        history.append(now)
+        return min(self.cap_s, self.base_s * 2.0 ** (len(history) - 1))
 
 
 @dataclass
@@ -24,7 +51,7 @@ class ProcessSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
-    max_restarts: int = 5
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 @dataclass
@@ -32,6 +59,7 @@ class _Child:
     spec: ProcessSpec
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    recent: deque[float] = field(default_factory=deque)  # restart times inside the window
     next_start: float = 0.0
 
 
@@ -88,18 +116,20 @@ class Supervisor:
                         self._spawn(child)
                     continue
                 rc = child.proc.returncode
-                if child.restarts >= child.spec.max_restarts:
+                policy = child.spec.restart
+                delay = policy.next_delay(child.recent, time.monotonic())
+                if delay is None:
                     log.error(
-                        "%s exited with %s %d times; stopping the platform",
+                        "%s exited with %s: %d restarts within %.0f s; stopping the platform",
                         child.spec.name,
                         rc,
-                        child.restarts + 1,
+                        len(child.recent),
+                        policy.window_s,
                     )
                     self._stopping = True
                     code = 1
                     break
                 child.restarts += 1
-                delay = min(30.0, 2.0**child.restarts)
                 log.warning(
                     "%s exited with %s; restart %d in %.0f s (log: %s)",
                     child.spec.name,

@@ -2,7 +2,8 @@
 
 Faults apply per connection, so a test can watch one client suffer them:
 drops (every N s or after N data messages), stalls (silence, then the
-backlog), ack-then-silent streams, and malformed/duplicate/out-of-order frames.
+backlog), ack-then-silent streams, streams that feed and then go quiet (until
+the client subscribes to them again), and malformed/duplicate/out-of-order frames.
 Malformed frames are extra noise (the real trade is still sent); duplicates
 resend a trade; out-of-order holds a frame back behind the next one.
 """
@@ -32,6 +33,8 @@ class FaultConfig:
     stall_s: float = 0.0
     stall_every_s: float = 10.0
     silent_streams: frozenset[str] = frozenset()
+    mute_streams: frozenset[str] = frozenset()  # go quiet `mute_after_s` after connect
+    mute_after_s: float = 2.0
     malformed_ratio: float = 0.0
     duplicate_ratio: float = 0.0
     out_of_order_ratio: float = 0.0
@@ -47,7 +50,10 @@ class FaultConfig:
             raise ValueError("drop_after_n must be >= 1")
         if self.stall_s < 0 or self.stall_every_s <= 0:
             raise ValueError("stall_s must be >= 0 and stall_every_s > 0")
+        if self.mute_after_s < 0:
+            raise ValueError("mute_after_s must be >= 0")
         self.silent_streams = frozenset(s.lower() for s in self.silent_streams)
+        self.mute_streams = frozenset(s.lower() for s in self.mute_streams)
 
     @property
     def any_frame_faults(self) -> bool:

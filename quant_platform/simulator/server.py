@@ -146,6 +146,8 @@ class _Client:
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     sent: int = 0
     dropped: bool = False
+    muted: set[str] = field(default_factory=set)  # fed, then went quiet (fault)
+    mute_done: bool = False
 
 
 def _parse_ws_path(path: str) -> tuple[str, bool, list[str]] | None:
@@ -448,6 +450,8 @@ class ExchangeSimulator:
     def _deliverable(self, client: _Client, stream: str) -> tuple[str, str] | None:
         if client.route == "legacy" or stream in self.faults.silent_streams:
             return None
+        if stream in client.muted:
+            return None
         sym, _, kind = stream.partition("@")
         if kind not in KINDS or sym != sym.lower() or sym.upper() not in self._fills:
             return None
@@ -520,6 +524,7 @@ class ExchangeSimulator:
                 if len(client.subs | set(params)) > MAX_STREAMS_PER_CONNECTION:
                     return json.dumps({"error": {"code": 2, "msg": "too many streams"}, "id": rid})
                 client.subs.update(params)
+                client.muted.difference_update(params)  # a fresh subscription feeds again
             else:
                 client.subs.difference_update(params)
             self._recompute(client)
@@ -545,6 +550,12 @@ class ExchangeSimulator:
                 except TimeoutError:
                     frame = None
                 now = loop.time()
+                mute = self.faults.mute_streams
+                if mute and not client.mute_done and now - st.opened_at >= self.faults.mute_after_s:
+                    client.mute_done = True
+                    client.muted = set(mute) & client.subs
+                    log.info("simulator: muting %s (fault)", ", ".join(sorted(client.muted)))
+                    self._recompute(client)
                 if st.should_drop(now):
                     log.info("simulator: dropping a connection after %d frames", client.sent)
                     self._abort(client)

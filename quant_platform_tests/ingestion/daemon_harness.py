@@ -35,6 +35,10 @@ def daemon_settings(
         "reconnect_base_s": 0.05,
         "reconnect_cap_s": 0.5,
         "stream_silence_s": 3.0,
+        "reconnect_healthy_s": 0.1,  # test time: a connection that fed 0.1 s was healthy
+        # a worker process costs seconds of imports per daemon; the process path has its
+        # own test (test_ingest_supervision.py)
+        "analytics_worker": "thread",
     }
     values.update(extra)
     return load_settings(**values)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -114,8 +117,13 @@ def test_sigterm_mid_stream_flushes_everything(
         [qp, "ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        time.sleep(6)  # trades flow; the 30 s flush interval keeps them all pending
-        assert ingest.poll() is None
+        # Trades flow (the 30 s flush interval keeps them all pending). Wait on the daemon's
+        # own /health, not a fixed sleep: on a loaded host its imports alone can take 6 s,
+        # and a SIGTERM before its handler is installed kills it outright.
+        deadline = time.monotonic() + 60
+        while _accepted(metrics_port) < 1500:
+            assert ingest.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
         ingest.send_signal(signal.SIGTERM)
         out, _ = ingest.communicate(timeout=60)
     finally:
@@ -130,3 +138,14 @@ def test_sigterm_mid_stream_flushes_everything(
     assert accepted > 1000
     assert "stopping: flushing" in out
     assert db_counts(settings.database_url) == (accepted, accepted)
+
+
+def _accepted(port: int) -> int:
+    """Trades the daemon on `port` has accepted so far (0 until /health answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            return int(json.loads(r.read())["counts"]["accepted"])
+    except urllib.error.HTTPError as exc:  # 503 while not ok still carries the counts
+        return int(json.loads(exc.read())["counts"]["accepted"])
+    except (OSError, ValueError, KeyError):
+        return 0

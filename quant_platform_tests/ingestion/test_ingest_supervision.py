@@ -1,0 +1,184 @@
+"""Supervised tasks, partial silence and reconnect pacing, against the real simulator and sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from quant_platform.config import Settings
+from quant_platform.feed.backoff import Backoff, TooManyFailures
+from quant_platform.feed.connection import ConnectionEvents, FeedConnection
+from quant_platform.feed.routes import plan_connections
+from quant_platform.ingestion.daemon import IngestionDaemon
+from quant_platform.simulator.faults import FaultConfig
+from quant_platform.simulator.server import ExchangeSimulator
+from quant_platform_tests.ingestion.daemon_harness import run_daemon
+
+
+def _health(daemon: IngestionDaemon) -> tuple[int, dict[str, object]]:
+    url = f"http://127.0.0.1:{daemon.metrics_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def _until(cond, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def test_analytics_exception_is_logged_turns_health_not_ok_and_restarts(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cycle that raises: traceback logged, /health 503 naming it, task back, fresh snapshot.
+
+    Runs the default worker (a process), so the restarted task is proven to compute again.
+    """
+    seen: dict[str, object] = {}
+
+    async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
+        live = daemon.live
+        await _until(lambda: bool(live.snapshot), 40)
+        real_gather = live.gather
+        calls = {"n": 0}
+
+        def broken(recent=None):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] <= 2:
+                raise RuntimeError("forced analytics failure")
+            return real_gather(recent)
+
+        live.gather = broken  # type: ignore[method-assign]
+        await _until(lambda: daemon.tasks.states["analytics"].restarts >= 1, 10)
+        seen["during"] = await asyncio.to_thread(_health, daemon)
+        before = live.snapshot_time
+        await _until(lambda: live.snapshot_time > before, 30)  # restarted and computing
+        seen["restarts"] = daemon.tasks.states["analytics"].restarts
+
+    with caplog.at_level(logging.ERROR, logger="quant_platform.ingestion.task_supervisor"):
+        _, daemon, code = asyncio.run(
+            run_daemon(
+                settings,
+                tmp_path,
+                total=20_000,
+                rate=400,
+                during=during,
+                timeout=60,
+                settle=lambda d: True,
+                analytics_worker="process",
+                analytics_window_s=60,
+                analytics_interval_s=1.0,
+            )
+        )
+    assert code == 0
+    status, body = seen["during"]  # type: ignore[misc]
+    assert status == 503 and body["ok"] is False
+    assert any("task analytics" in p and "forced analytics failure" in p for p in body["problems"])
+    assert body["tasks"]["analytics"]["restarts"] >= 1
+    assert int(seen["restarts"]) >= 2  # type: ignore[arg-type]
+    died = [r for r in caplog.records if "background task analytics died" in r.getMessage()]
+    assert died and died[0].exc_info is not None  # the traceback is in the log
+    assert "forced analytics failure" in caplog.text
+    m = daemon.registry.get_sample_value("qp_task_restarts_total", {"task": "analytics"})
+    assert m is not None and m >= 2
+
+
+def test_stream_that_goes_quiet_after_feeding_is_named_and_resubscribed(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """ETH feeds for 1 s, then goes quiet while BTC/BNB/SOL flow: named, resubscribed, back."""
+    seen: dict[str, object] = {}
+
+    async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
+        await _until(lambda: "ethusdt@trade" in daemon.quiet_streams, 20)
+        seen["health"] = daemon.health()
+        eth = daemon.metrics.accepted.labels("ETHUSDT")
+        after = eth._value.get()  # noqa: SLF001 - the counter's current value
+        await _until(lambda: eth._value.get() > after + 5, 10)  # noqa: SLF001
+        seen["eth_after"] = eth._value.get() - after  # noqa: SLF001
+
+    _, daemon, code = asyncio.run(
+        run_daemon(
+            settings,
+            tmp_path,
+            total=20_000,
+            rate=400,
+            faults=FaultConfig(mute_streams=frozenset({"ethusdt@trade"}), mute_after_s=1.0),
+            during=during,
+            settle=lambda d: True,
+            stream_silence_s=1.5,
+            timeout=40,
+        )
+    )
+    assert code == 0
+    assert daemon.quiet_streams == {"ethusdt@trade": 1}  # only ETH, and once: it came back
+    assert daemon.counts["reconnects"] == 0  # resubscribed, not reconnected
+    v = daemon.registry.get_sample_value("qp_feed_quiet_streams_total", {"stream": "ethusdt@trade"})
+    assert v == 1
+    health = seen["health"]
+    assert isinstance(health, dict) and health["quiet_streams"] == {"ethusdt@trade": 1}
+    assert int(seen["eth_after"]) > 5  # type: ignore[arg-type]
+
+
+def _dropping_connection(sim: ExchangeSimulator, backoff: Backoff, healthy_s: float):  # type: ignore[no-untyped-def]
+    plan = plan_connections(sim.url, "trade", ["BTCUSDT", "ETHUSDT"])[0]
+    events = ConnectionEvents(
+        on_frame=lambda raw, ns: "btcusdt@trade",
+        on_connected=lambda url, again: None,
+        on_silent=lambda route, streams: None,
+        on_failure=lambda reason: None,
+    )
+    return FeedConnection(
+        "t",
+        lambda: (plan.route, plan.url, plan.streams),
+        events,
+        backoff,
+        silence_s=5,
+        quiet_silence_s=5,
+        quiet_streams=frozenset(),
+        max_age_s=3600,
+        check_every_s=0.05,
+        healthy_s=healthy_s,
+    )
+
+
+@pytest.mark.parametrize("healthy_s, gives_up", [(30.0, True), (0.2, False)])
+def test_backoff_resets_only_after_a_healthy_period(healthy_s: float, gives_up: bool) -> None:
+    """The venue cuts every connection after 0.5 s of data (a reconnect storm).
+
+    Reset on the first frame would retry forever; with a 30 s healthy period the
+    failures add up to the limit and the connection gives up (the daemon exits 1).
+    With a 0.2 s healthy period each 0.5 s connection counts as healthy and resets it.
+    """
+
+    async def run() -> tuple[bool, int]:
+        backoff = Backoff(0.01, 0.05, max_failures=4)
+        async with ExchangeSimulator(
+            ["BTCUSDT", "ETHUSDT"], rate=300, seed=5, faults=FaultConfig(drop_every_s=0.5)
+        ) as sim:
+            conn = _dropping_connection(sim, backoff, healthy_s)
+            stop = asyncio.Event()
+            task = asyncio.create_task(conn.run(stop))
+            done, _ = await asyncio.wait({task}, timeout=4.5)
+            stop.set()
+            try:
+                await asyncio.wait_for(task, 5)
+            except TooManyFailures:
+                return True, conn.connects
+            return False, conn.connects
+
+    raised, connects = asyncio.run(run())
+    assert raised is gives_up
+    assert connects >= 4
