@@ -352,7 +352,16 @@ class LiveAnalytics:
     async def run(
         self, stop: asyncio.Event, recent: Callable[[str], dict[str, np.ndarray]] | None = None
     ) -> None:
-        """Every `analytics_interval_s` until `stop` is set."""
+        """Every `analytics_interval_s` until `stop` is set (then the worker is stopped)."""
+        try:
+            await self._cycles(stop, recent)
+        finally:
+            if stop.is_set():
+                self.close()
+
+    async def _cycles(
+        self, stop: asyncio.Event, recent: Callable[[str], dict[str, np.ndarray]] | None
+    ) -> None:
         interval = self.settings.analytics_interval_s
         while not stop.is_set():
             if self.cache is not None:

@@ -76,6 +76,7 @@ def test_promoted_pair_is_computed_by_the_running_live_analytics(
         symbols="BTCUSDT,ETHUSDT,SOLUSDT",
         pairs="ETHUSDT/BTCUSDT",
         analytics_interval_s=0.2,
+        analytics_worker="thread",  # no worker-process start-up inside the 0.5 s first look
         data_dir=settings.data_dir,
     )
     live = LivePairs(s.database_url, s.redis_url, s.redis_prefix)
