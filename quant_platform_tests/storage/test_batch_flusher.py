@@ -224,7 +224,9 @@ def test_database_slower_than_the_feed_spills_to_the_spool_and_loses_nothing(
                 flusher.add(t)
             peak = max(peak, flusher.pending)
             always_up = always_up and flusher.db_up
-            await asyncio.sleep(0.01)
+            # The bound holds up to what arrives during one spool write (an fsync): pace
+            # this feed by the spill, so the check does not depend on the disk's speed.
+            assert await wait_for(lambda: flusher._overflow is None, 10)  # noqa: SLF001
         assert flusher.spooled_rows > 0 and flusher.flushed_rows == 200
         await locker.rollback()
         await locker.close()
@@ -245,7 +247,7 @@ def test_database_slower_than_the_feed_spills_to_the_spool_and_loses_nothing(
 SLOW_TRIGGER = """
 CREATE OR REPLACE FUNCTION qp_test_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.symbol = 'SLOWUSDT' THEN PERFORM pg_sleep(0.004); END IF;
+    IF NEW.symbol = 'SLOWUSDT' THEN PERFORM pg_sleep(0.005); END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER qp_test_slow BEFORE INSERT ON trades
@@ -256,9 +258,12 @@ CREATE TRIGGER qp_test_slow BEFORE INSERT ON trades
 def test_statement_timeout_splits_the_batch_and_keeps_the_database_up(
     settings: Settings, db: psycopg.Connection
 ) -> None:
-    """4 ms per row and a 0.3 s timeout: 400 rows time out, halves of 100 fit."""
+    """5 ms per row and a 1.5 s timeout: 400 rows (2 s) time out, halves of 200 (1 s) fit.
+
+    On a loaded host a half may time out too and be split again; the outcome is the same.
+    """
     s = settings.model_copy(
-        update={"flush_interval_s": 60.0, "flush_max_rows": 400, "db_statement_timeout_s": 0.3}
+        update={"flush_interval_s": 60.0, "flush_max_rows": 400, "db_statement_timeout_s": 1.5}
     )
     db.execute(SLOW_TRIGGER)
     try:
@@ -275,8 +280,8 @@ def test_statement_timeout_splits_the_batch_and_keeps_the_database_up(
         f = asyncio.run(run())
     finally:
         db.execute("DROP TRIGGER qp_test_slow ON trades; DROP FUNCTION qp_test_slow_row()")
-    assert f.timeouts >= 3  # 400, then both 200s
-    assert f.batches >= 4 and f.inserted_rows == 400
+    assert f.timeouts >= 1  # the 400
+    assert f.batches >= 2 and f.inserted_rows == 400
     assert count(s.database_url) == (400, 400)
 
 
