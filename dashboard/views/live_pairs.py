@@ -243,8 +243,10 @@ def symbol_panels(frame: Frame, view: PairView) -> None:
 
 def render(frame: Frame, view: PairView) -> None:
     live_tiles(frame, view)
-    tab_pair, tab_sym = st.tabs(["Pair", "Symbols"])
-    with tab_pair:
-        pair_panels(frame, view)
-    with tab_sym:
-        symbol_panels(frame, view)
+    # Lazy tabs: only the open tab's panels query, build figures and draw (and re-run
+    # every REFRESH_S), so the first chart never waits for the hidden tab's two charts.
+    tab_pair, tab_sym = st.tabs(["Pair", "Symbols"], key="live_tab", on_change="rerun")
+    for tab, panels in ((tab_pair, pair_panels), (tab_sym, symbol_panels)):
+        if tab.open is not False:  # None (untracked tabs): draw both, as before
+            with tab:
+                panels(frame, view)

@@ -89,10 +89,11 @@ def test_renders_seeded_data_with_charts_and_csv(
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     at = _run()
     charts = at.get("plotly_chart")
-    # live pairs page: candles, spread/z, hedge, correlation, one per symbol
-    assert len(charts) == 6, len(charts)
+    # live pairs page, Pair tab (tabs are lazy: only the open one runs): candles,
+    # spread/z, hedge, correlation
+    assert len(charts) == 4, len(charts)
     labels = [b.label for b in at.get("download_button")]
-    for want in ("pair series", "bars", "symbol series"):
+    for want in ("pair series", "bars"):
         assert any(f"Download {want} CSV" in lbl for lbl in labels), (want, labels)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["z-score"] == "+2.40"
@@ -104,6 +105,12 @@ def test_renders_seeded_data_with_charts_and_csv(
     # seeded 3 s before the run; a loaded machine renders a few seconds later
     ago = re.search(r"computed (\d+) s ago", text)
     assert ago and 3 <= int(ago.group(1)) <= 60, text
+    # the Symbols tab: one chart per leg, drawn only once it is opened
+    at.session_state["live_tab"] = "Symbols"
+    sym = _run(at)
+    assert len(sym.get("plotly_chart")) == 2
+    assert any("Download symbol series CSV" in b.label for b in sym.get("download_button"))
+    at.session_state["live_tab"] = "Pair"
     hist = run_page(page_test("history"))
     metrics = {m.label: m.value for m in hist.metric}
     assert metrics["ADF p (live)"] == "0.0200" and metrics["EG p (batch)"] == "0.0400"
@@ -117,7 +124,7 @@ def test_renders_seeded_data_with_charts_and_csv(
     at.sidebar.radio(key="timeframe").set_value("live 1s")
     at.sidebar.slider(key="zwin").set_value(20)
     at = _run(at)
-    assert len(at.get("plotly_chart")) >= 5
+    assert len(at.get("plotly_chart")) == 4
     assert "No live ticks" not in _texts(at)
     assert END.year == 2026  # seeded bars are in the past: 1m view still shows them (newest N)
 

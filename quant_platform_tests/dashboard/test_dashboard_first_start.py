@@ -86,14 +86,19 @@ def test_every_tab_has_charts_and_todays_report_has_bars(
     get_settings.cache_clear()
     try:
         # Pages with charts on their default view, and how many each draws.
-        want_charts = {"live_pairs": 6, "history": 1, "cross_asset": 1}
+        want_charts = {"live_pairs": 4, "symbols": 2, "history": 1, "cross_asset": 1}
         for page, n in want_charts.items():
-            at = run(page_test(page))
+            if page == "symbols":  # the live page's second (lazy) tab
+                at = page_test("live_pairs")
+                at.session_state["live_tab"] = "Symbols"
+                at = run(at)
+            else:
+                at = run(page_test(page))
             text = texts(at)
             assert len(at.get("plotly_chart")) >= n, (page, text)
             for phrase in NEED_MORE:
                 assert phrase not in text, (page, phrase, text)
-            if page == "live_pairs":
+            if page == "symbols":
                 assert "vol regime" in text
     finally:
         get_settings.cache_clear()
