@@ -1,5 +1,5 @@
 # The two README commands, plus the pieces they are made of.
-.PHONY: up test setup services-start services-stop status lint bench diagram
+.PHONY: up test setup lock services-start services-stop status lint bench diagram
 
 up:            ## set up everything and run the platform (simulator feed offline)
 	bash scripts/up.sh
@@ -9,6 +9,9 @@ test:          ## set up everything and run the whole test suite on real service
 
 setup:
 	bash scripts/setup.sh
+
+lock:          ## re-resolve requirements.lock from pyproject.toml (after any dependency change)
+	.venv/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
 
 services-start:
 	.venv/bin/qp services start

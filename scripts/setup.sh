@@ -20,10 +20,14 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   }
 fi
+# Exact versions from requirements.lock (runtime + dev tools), then the package
+# itself without resolving again: every machine gets the same environment.
+# Refresh the lock with `make lock` whenever pyproject.toml's dependencies change.
 stamp=.venv/.qp-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -r requirements.lock
+  .venv/bin/python -m pip install -q -e . --no-deps
   touch "$stamp"
 fi
 
