@@ -23,6 +23,7 @@ from quant_platform.feed.backoff import Backoff, TooManyFailures
 from quant_platform.feed.connection import ConnectionEvents, FeedConnection
 from quant_platform.feed.continuity import TradeIdTracker
 from quant_platform.feed.decoder import TradeDecoder
+from quant_platform.feed.gap_queue import GapQueue
 from quant_platform.feed.routes import plan_connections
 from quant_platform.ingestion.health_server import HealthServer
 from quant_platform.ingestion.live_analytics import LiveAnalytics
@@ -76,7 +77,7 @@ class IngestionDaemon:
             "unrecovered": 0,
             "reconnects": 0,
         }
-        self._gaps: asyncio.Queue[tuple[str, str, int, int | None]] = asyncio.Queue()
+        self._gaps = GapQueue()  # overlapping gaps merge: one REST walk per range
         self._last_trade_ns = 0
         self.connections: list[FeedConnection] = []
         # per-message lookups, built once: stream names and per-symbol counter children
