@@ -1,4 +1,5 @@
-"""The package's import graph has no cycles, and `domain` depends on nothing else.
+"""The package's import graph has no cycles, and each layer imports only what
+docs/architecture.md says it may.
 
 Built with grimp (import-linter's graph library), which reads every import
 statement, including the ones inside functions, so a cycle cannot hide behind
@@ -55,3 +56,53 @@ def test_the_check_sees_a_cycle() -> None:
         "pkg.engine -> pkg.store -> pkg.engine",
         "pkg.store -> pkg.engine -> pkg.store",
     ]
+
+
+# The "may import" column of docs/architecture.md's layer table.
+MAY_IMPORT: dict[str, set[str]] = {
+    "domain": set(),
+    "config": set(),
+    "analytics": set(),
+    "feed": {"domain"},
+    "simulator": {"domain", "feed"},
+    "storage": {"config", "domain", "feed"},
+    "services": {"config", "domain"},
+    "alerts": {"config", "domain", "storage"},
+    "ingestion": {"alerts", "analytics", "config", "domain", "feed", "storage"},
+    "queries": {"alerts", "analytics", "config", "domain", "services", "storage"},
+    "reporting": {"alerts", "analytics", "config", "domain", "queries"},
+    "orchestration": {"alerts", "analytics", "config", "domain", "queries", "reporting", "storage"},
+    "definitions": {"config", "orchestration"},
+}
+
+
+def layer_violations(graph: grimp.ImportGraph) -> list[str]:
+    """Imports from one layer folder into another that MAY_IMPORT does not allow."""
+    bad = []
+    for module in sorted(graph.modules):
+        parts = module.split(".")
+        if len(parts) < 2 or parts[1] not in MAY_IMPORT:
+            continue  # the package root and cli/ (which may import any layer)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            other = imported.split(".")[1] if imported.count(".") else None
+            if other and other != parts[1] and other not in MAY_IMPORT[parts[1]]:
+                bad.append(f"{module} -> {imported}")
+    return bad
+
+
+def test_layers_import_only_what_the_architecture_allows(graph: grimp.ImportGraph) -> None:
+    bad = layer_violations(graph)
+    assert not bad, "update the code or docs/architecture.md's table:\n" + "\n".join(bad)
+
+
+def test_every_layer_folder_has_a_rule(graph: grimp.ImportGraph) -> None:
+    """A new folder needs a line in the table (and here) before it can land."""
+    folders = {m.split(".")[1] for m in graph.modules if m.count(".") >= 1}
+    assert folders - set(MAY_IMPORT) == {"cli"}
+
+
+def test_the_layer_check_sees_a_wrong_way_import() -> None:
+    g = grimp.ImportGraph()
+    g.add_import(importer="quant_platform.analytics.pairs", imported="quant_platform.storage.x")
+    g.add_import(importer="quant_platform.feed.decoder", imported="quant_platform.domain.trade")
+    assert layer_violations(g) == ["quant_platform.analytics.pairs -> quant_platform.storage.x"]
