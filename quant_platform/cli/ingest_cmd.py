@@ -13,11 +13,12 @@ log = logging.getLogger(__name__)
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from quant_platform.ingestion.daemon import IngestionDaemon
-    from quant_platform.ingestion.wiring import attach_alerts
+    from quant_platform.ingestion.wiring import attach_alerts, attach_funding
 
     async def main() -> int:
         daemon = IngestionDaemon(settings)
         await attach_alerts(daemon, settings)
+        attach_funding(daemon, settings)
         return await daemon.run()
 
     code = asyncio.run(main())

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -63,6 +64,9 @@ class IngestionDaemon:
         self.backfiller = RestBackfiller(settings.rest_url)
         self.live = LiveAnalytics(settings, cache=self.cache)
         self.alert_loop: Any = None
+        # extra long-running parts attached by ingestion/wiring.py (e.g. funding): (name,
+        # factory called with the stop event), supervised like the other helpers
+        self.side_tasks: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = []
         self.stop = asyncio.Event()
         self.tasks = TaskSupervisor(self.stop, self.registry)
         self.exit_code = 0
@@ -365,6 +369,7 @@ class IngestionDaemon:
         ]
         if self.alert_loop is not None:
             helpers.append(keep("alerts", lambda: self.alert_loop.run(self.stop)))
+        helpers += [keep(name, lambda f=f: f(self.stop)) for name, f in self.side_tasks]
         stopper = asyncio.create_task(self.stop.wait())
         done, _ = await asyncio.wait([stopper, *feed_tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -1,4 +1,4 @@
-"""Attach the optional parts of the daemon that need I/O to build (the alert loop)."""
+"""Attach the optional parts of the daemon that need I/O to build (alert loop, funding)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,15 @@ async def attach_alerts(daemon: IngestionDaemon, settings: Settings) -> None:
     daemon.alert_loop = await asyncio.to_thread(
         build_alert_loop, settings, daemon.live.fresh_snapshot
     )
+
+
+def attach_funding(daemon: IngestionDaemon, settings: Settings) -> None:
+    """Funding rates: REST backfill at start and hourly, the @markPrice stream in between."""
+    from quant_platform.ingestion.funding_stream import run_funding
+
+    async def funding(stop: asyncio.Event) -> None:
+        await run_funding(
+            settings.database_url, settings.feed_url, settings.rest_url, settings.symbols, stop
+        )
+
+    daemon.side_tasks.append(("funding", funding))
