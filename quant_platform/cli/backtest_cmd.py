@@ -66,7 +66,7 @@ def _fmt(v: object) -> str:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from quant_platform.analytics.backtest import BacktestError, backtest, sweep
+    from quant_platform.analytics.backtest import BacktestError, backtest
     from quant_platform.queries.backtest import NoBarsError, load_pair_bars, parse_pair, summary
 
     try:
@@ -93,11 +93,46 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     try:
         result = backtest(bars, params)
-        grid = sweep(bars, params, entries or [params.entry], exits) if exits else None
+        grid, folds = _grid_and_folds(args, bars, params, entries, exits)
     except BacktestError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
-    return _report(args, pair.name, len(bars.y), result, summary(result, pair), grid)
+    out = summary(result, pair)
+    if folds:
+        out["walk_forward"] = [_fold_dict(f) for f in folds]
+    return _report(args, pair.name, len(bars.y), result, out, grid)
+
+
+def _grid_and_folds(
+    args: argparse.Namespace, bars: Any, params: Any, entries: Any, exits: Any
+) -> tuple[Any, list]:
+    """The entry x exit sweep (with --sweep-exit) and walk-forward folds (--walk-forward N)."""
+    from quant_platform.analytics.backtest import sweep, walk_forward
+
+    entries = entries or [params.entry]
+    grid = sweep(bars, params, entries, exits) if exits else None
+    folds = []
+    if args.walk_forward:
+        folds = walk_forward(bars, params, entries, exits or [params.exit], args.walk_forward)
+    return grid, folds
+
+
+def _fold_dict(f: Any) -> dict[str, object]:
+    def clean(v: float) -> float | None:
+        return v if math.isfinite(v) else None
+
+    return {
+        "in_sample_from": datetime.fromtimestamp(f.is_start_ms / 1000, UTC).isoformat(),
+        "in_sample_to": datetime.fromtimestamp(f.is_end_ms / 1000, UTC).isoformat(),
+        "out_of_sample_to": datetime.fromtimestamp(f.oos_end_ms / 1000, UTC).isoformat(),
+        "entry": f.entry,
+        "exit": f.exit,
+        "sharpe_in_sample": clean(f.is_sharpe),
+        "sharpe_out_of_sample": clean(f.oos_sharpe),
+        "net_pnl_in_sample": f.is_net_pnl,
+        "net_pnl_out_of_sample": f.oos_net_pnl,
+        "trades_out_of_sample": f.oos_trades,
+    }
 
 
 def _report(
@@ -135,6 +170,12 @@ def _report(
     m = result.metrics
     costs = f"fees {m.fees:,.2f}  slippage {m.slippage:,.2f}  funding {m.funding:,.2f}"
     print(f"  {'costs':<18} {costs}")
+    for f in out.get("walk_forward", []):
+        print(
+            f"  walk-forward to {f['out_of_sample_to'][:16]}: entry {f['entry']:g} exit "
+            f"{f['exit']:g}  Sharpe in-sample {_fmt(f['sharpe_in_sample'])} "
+            f"out-of-sample {_fmt(f['sharpe_out_of_sample'])}"
+        )
     return 0
 
 
@@ -171,6 +212,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sweep-entry", help="comma list of entries for a sweep (with --sweep-exit)")
     p.add_argument("--sweep-exit", help="comma list of exits: adds an entry x exit grid")
+    p.add_argument(
+        "--walk-forward",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N windows: choose entry/exit (the sweep grid) on one, score on the next",
+    )
     p.add_argument("--trades-csv", help="write the trades to this CSV file")
     p.add_argument("--equity-csv", help="write the equity curve to this CSV file")
     p.add_argument("--json", action="store_true", help="one JSON object: metrics and costs")

@@ -106,3 +106,35 @@ def test_loader_joins_legs_on_common_bars(db):
     assert bars.y.size == 99
     assert START_MS + 6 * 60_000 not in bars.time_ms.tolist()  # bar 5 (closing at 00:06) is gone
     assert bars.funding_y.time_ms.tolist() == [START_MS]
+
+
+def test_cli_walk_forward_reports_in_and_out_of_sample(db, database_url):
+    seed_pair(db, n=2880)
+    proc = _qp(
+        database_url,
+        "backtest",
+        "--pair",
+        "ETHUSDT/BTCUSDT",
+        "--from",
+        START.isoformat(),
+        "--to",
+        (START + timedelta(days=2)).isoformat(),
+        "--lookback",
+        "60",
+        "--sweep-entry",
+        "1.5,2",
+        "--sweep-exit",
+        "0,0.5",
+        "--walk-forward",
+        "3",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out["sweep"]["sharpe"]) == 2 and len(out["sweep"]["sharpe"][0]) == 2
+    folds = out["walk_forward"]
+    assert len(folds) == 2
+    for f in folds:
+        assert (f["entry"], f["exit"]) in {(1.5, 0.0), (1.5, 0.5), (2.0, 0.0), (2.0, 0.5)}
+        assert f["in_sample_to"] < f["out_of_sample_to"]
+        assert "sharpe_in_sample" in f and "sharpe_out_of_sample" in f
