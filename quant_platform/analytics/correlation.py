@@ -9,6 +9,7 @@ from quant_platform.analytics.errors import (
     ArrayLike,
     as_1d,
     check_window,
+    same_length,
     wrap_like,
 )
 from quant_platform.analytics.rolling import rolling_corr
@@ -43,8 +44,7 @@ def correlation(
     exist, and for windows with a NaN/inf or a constant side).
     """
     xa, ya = as_1d(a, "a"), as_1d(b, "b")
-    if xa.shape != ya.shape:
-        raise AnalyticsError(f"a, b: length mismatch {xa.size} != {ya.size}")
+    same_length(xa, ya, "a, b")
     if on_returns:
         xa, ya = log_returns(xa, "a"), log_returns(ya, "b")
     if window is not None:

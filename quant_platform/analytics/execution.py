@@ -81,8 +81,7 @@ def trade_imbalance(
     """
     q = finite_1d(qty, "qty", 1)
     bim = np.asarray(buyer_is_maker, dtype=bool)
-    if bim.shape != q.shape:
-        raise AnalyticsError(f"qty, buyer_is_maker: length mismatch {q.size} != {bim.size}")
+    same_length(q, bim, "qty, buyer_is_maker")
     if (q < 0).any():
         raise AnalyticsError("qty: negative quantities")
     signed = np.where(bim, -q, q)

@@ -13,7 +13,13 @@ import numpy as np
 from statsmodels.tsa.adfvalues import mackinnonp
 
 from quant_platform.analytics.correlation import correlation
-from quant_platform.analytics.errors import AnalyticsError, ArrayLike, as_1d, check_window
+from quant_platform.analytics.errors import (
+    AnalyticsError,
+    ArrayLike,
+    as_1d,
+    check_window,
+    same_length,
+)
 from quant_platform.analytics.execution import trade_imbalance, trend, volatility_regime, vwap
 from quant_platform.analytics.regression import HedgeMethod, hedge_ratio
 from quant_platform.analytics.stationarity import adf, half_life
@@ -58,8 +64,7 @@ class SymbolMetrics:
 def _clean_pair(
     y: np.ndarray, x: np.ndarray, window: int | None, log: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    if y.shape != x.shape:
-        raise AnalyticsError(f"y_prices, x_prices: length mismatch {y.size} != {x.size}")
+    same_length(y, x, "y_prices, x_prices")
     if window is not None:
         w = check_window(window)
         y, x = y[-w:], x[-w:]

@@ -9,6 +9,7 @@ from quant_platform.analytics.errors import (
     ArrayLike,
     as_1d,
     check_window,
+    same_length,
     wrap_like,
 )
 from quant_platform.analytics.rolling import rolling_mean_std
@@ -25,8 +26,7 @@ def spread(
     length as y). Use log prices for y and x so beta is a ratio of returns.
     """
     ya, xa = as_1d(y, "y"), as_1d(x, "x")
-    if ya.shape != xa.shape:
-        raise AnalyticsError(f"y, x: length mismatch {ya.size} != {xa.size}")
+    same_length(ya, xa, "y, x")
     b = np.asarray(beta, dtype=np.float64)
     a = np.asarray(alpha, dtype=np.float64)
     for name, v in (("beta", b), ("alpha", a)):

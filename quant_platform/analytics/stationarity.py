@@ -22,7 +22,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg.lapack import dgeqrf
 from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 
-from quant_platform.analytics.errors import AnalyticsError, ArrayLike, finite_1d, not_constant
+from quant_platform.analytics.errors import (
+    AnalyticsError,
+    ArrayLike,
+    finite_1d,
+    not_constant,
+    same_length,
+)
 
 __all__ = ["AdfResult", "EngleGrangerResult", "adf", "engle_granger", "half_life"]
 
@@ -251,8 +257,7 @@ def engle_granger(
     gives stat=-inf, pvalue=0, like coint.
     """
     ya, xa = finite_1d(y, "y", 4), finite_1d(x, "x", 4)
-    if ya.shape != xa.shape:
-        raise AnalyticsError(f"y, x: length mismatch {ya.size} != {xa.size}")
+    same_length(ya, xa, "y, x")
     not_constant(xa, "x")
     if trend not in ("c", "ct"):
         raise AnalyticsError(f"trend must be 'c' or 'ct', got {trend!r}")

@@ -29,15 +29,13 @@ def _version(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ensure(args: argparse.Namespace, settings: Settings) -> int:
     """Create a database beside QP_DATABASE_URL's (e.g. Dagster's own) if it is missing."""
-    from psycopg import sql
+    from quant_platform.services.local import ensure_database
 
     base = settings.database_url.rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.name,)).fetchone():
-            print(f"database {args.name} exists")
-            return 0
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(args.name)))
-    print(f"created database {args.name}")
+    created = ensure_database(f"{base}/postgres", args.name)
+    print(
+        f"{'created database' if created else 'database'} {args.name}{'' if created else ' exists'}"
+    )
     return 0
 
 

@@ -48,6 +48,21 @@ def validate_symbol(symbol: str) -> str:
     return s
 
 
+def validate_pair(pair: str) -> tuple[str, str]:
+    """`ETHUSDT/BTCUSDT` (any case, spaces around the parts) as (Y, X): the one pair parser.
+
+    Raises:
+        ValueError: not two different valid symbols separated by '/'.
+    """
+    parts = str(pair).split("/")
+    if len(parts) != 2:
+        raise ValueError(f"{pair!r} is not a pair: write pairs as BTCUSDT/ETHUSDT")
+    y, x = (validate_symbol(p) for p in parts)
+    if y == x:
+        raise ValueError(f"{pair!r} pairs a symbol with itself")
+    return y, x
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [p for p in (x.strip() for x in value.split(",")) if p]
@@ -156,16 +171,7 @@ class Settings(BaseSettings):
     def _parse_pairs(cls, value: object) -> object:
         value = _split_csv(value)
         if isinstance(value, list | tuple):
-            out = []
-            for p in value:
-                parts = str(p).split("/")
-                if len(parts) != 2:
-                    raise ValueError(f"{p!r} is not a pair: write pairs as BTCUSDT/ETHUSDT")
-                a, b = (validate_symbol(x) for x in parts)
-                if a == b:
-                    raise ValueError(f"{p!r} pairs a symbol with itself")
-                out.append(f"{a}/{b}")
-            return tuple(out)
+            return tuple("/".join(validate_pair(str(p))) for p in value)
         return value
 
     @field_validator("database_url")

@@ -23,7 +23,7 @@ from quant_platform.analytics.backtest import (
     compute_signal,
     simulate,
 )
-from quant_platform.config.settings import validate_symbol
+from quant_platform.config.settings import validate_pair
 from quant_platform.queries.research import interval_seconds
 
 _PAIR_BARS_SQL = """
@@ -61,13 +61,10 @@ def parse_pair(text: str) -> Pair:
     Raises:
         ValueError: not two valid symbols separated by '/', naming the form.
     """
-    parts = [p.strip().upper() for p in (text or "").split("/")]
-    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-        raise ValueError(f"--pair: {text!r} is not a pair; use Y/X, e.g. ETHUSDT/BTCUSDT")
     try:
-        return Pair(validate_symbol(parts[0]), validate_symbol(parts[1]))
+        return Pair(*validate_pair(text or ""))
     except ValueError as exc:
-        raise ValueError(f"--pair: {exc}") from None
+        raise ValueError(f"--pair: {exc}; use Y/X, e.g. ETHUSDT/BTCUSDT") from None
 
 
 def load_funding_series(

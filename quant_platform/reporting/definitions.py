@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from dagster._utils.schedules import is_valid_cron_string
 
-from quant_platform.config.settings import validate_symbol
+from quant_platform.config.settings import validate_pair
 from quant_platform.queries.research import interval_seconds, parse_duration
 
 SECTIONS = ("statistics", "backtest", "alerts", "data_quality")
@@ -96,11 +96,8 @@ def _pairs(where: str, d: dict[str, Any]) -> tuple[list[tuple[str, str]], int | 
         raise ReportDefinitionError(f"{where}.pairs: a non-empty list like [ETHUSDT/BTCUSDT]")
     pairs: list[tuple[str, str]] = []
     for p in pairs_raw:
-        parts = str(p).upper().split("/")
         try:
-            if len(parts) != 2:
-                raise ValueError("not Y/X")
-            pairs.append((validate_symbol(parts[0]), validate_symbol(parts[1])))
+            pairs.append(validate_pair(str(p)))
         except ValueError as exc:
             raise ReportDefinitionError(f"{where}.pairs: {p!r} is not a pair Y/X ({exc})") from None
     return pairs, None

@@ -25,6 +25,22 @@ class ServiceError(RuntimeError):
     """A local service could not be installed, started or reached."""
 
 
+def ensure_database(admin_url: str, name: str) -> bool:
+    """Create database `name` on the server of `admin_url` unless it exists; True if created.
+
+    Raises:
+        psycopg.Error: the server is unreachable or refuses (e.g. no CREATEDB right).
+    """
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
+
+
 def provision(data_dir: Path) -> Path:
     """Install missing packages (idempotent, seconds when done); returns PostgreSQL's bin dir."""
     env = {**os.environ, "QP_PROVISION_DIR": str(data_dir / "provision")}
@@ -182,18 +198,7 @@ class LocalPostgres:
         self._ensure_database()
 
     def _ensure_database(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(
-                        psycopg.sql.Identifier(self.database)
-                    )
-                )
+        ensure_database(self.admin_url, self.database)
 
     @property
     def admin_url(self) -> str:
@@ -265,16 +270,22 @@ class LocalRedis:
             f"Redis did not answer on {self.host}:{self.port}; see {self.root}/redis.log"
         )
 
-    def _ping(self) -> bool:
+    def _client(self):  # type: ignore[no-untyped-def]
+        """A client that tries once: redis-py 7 retries with backoff by default, which
+        would slow every probe of a server that is down."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        try:  # one quick try: redis-py 7 retries with backoff by default, which slows every probe
-            client = redis.Redis(
-                host=self.host, port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)
-            )
-            return bool(client.ping())
+        return redis.Redis(
+            host=self.host, port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+
+    def _ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(self._client().ping())
         except redis.RedisError:
             return False
 
@@ -298,7 +309,7 @@ class LocalRedis:
         import redis
 
         try:
-            info = redis.Redis(host=self.host, port=self.port, socket_timeout=1).info("server")
+            info = self._client().info("server")
         except redis.RedisError as exc:
             return [
                 ServiceStatus("redis", False, f"not reachable at {self.host}:{self.port}: {exc}")

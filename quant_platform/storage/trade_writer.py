@@ -44,22 +44,6 @@ INSERT_SQL = sql.SQL(
 ).format(sql.Identifier(STAGING))
 
 
-def trade_row(t: Trade) -> tuple[object, ...]:
-    """The staging row of one trade, in `_COLUMNS` order."""
-    return (
-        t.trade_time_ms,
-        t.symbol,
-        t.trade_id,
-        t.price,
-        t.qty,
-        t.buyer_is_maker,
-        t.event_time_ms,
-        t.receive_time_ns,
-        t.kind,
-        t.fill_type,
-    )
-
-
 class TradeWriter:
     """One connection of its own, opened lazily and reopened after any error.
 

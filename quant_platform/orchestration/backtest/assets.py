@@ -23,11 +23,11 @@ from dagster import (
 )
 
 from quant_platform.analytics.backtest import BacktestParams
+from quant_platform.config import get_settings
 from quant_platform.orchestration.backtest.figures import equity_markdown_image
 from quant_platform.orchestration.ohlcv.assets import ohlcv
 from quant_platform.orchestration.partitions import daily_start
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
-from quant_platform.orchestration.resources.settings import default_settings
 from quant_platform.queries.backtest import NoBarsError, Pair, backtest_span, summary
 
 
@@ -37,15 +37,13 @@ def pair_key(y: str, x: str) -> str:
 
 
 def _pair_keys() -> list[str]:
-    s = default_settings()
+    s = get_settings()
     return [pair_key(y, x) for y, x in s.pair_list]
 
 
 BACKTEST_PARTITIONS = MultiPartitionsDefinition(
     {
-        "date": DailyPartitionsDefinition(
-            start_date=daily_start(default_settings()), timezone="UTC"
-        ),
+        "date": DailyPartitionsDefinition(start_date=daily_start(get_settings()), timezone="UTC"),
         "pair": StaticPartitionsDefinition(_pair_keys()),
     }
 )

@@ -19,15 +19,15 @@ from dagster import (
     asset,
 )
 
+from quant_platform.config import get_settings
 from quant_platform.orchestration.partitions import partitions_start
 from quant_platform.orchestration.resources import TimescaleResource
-from quant_platform.orchestration.resources.settings import default_settings
 
 # Starts at the data's start (`partitions.partitions_start`: QP_PARTITIONS_START, else
 # what the first `qp up` recorded), so the Catalog lists no empty hours before it.
 # `end_offset=1` adds the current, still-open hour, which the resample sensor refreshes.
 OHLCV_PARTITIONS = HourlyPartitionsDefinition(
-    start_date=partitions_start(default_settings()), end_offset=1
+    start_date=partitions_start(get_settings()), end_offset=1
 )
 INTERVALS: dict[str, str] = {"1m": "1 minute", "5m": "5 minutes", "1h": "1 hour"}
 

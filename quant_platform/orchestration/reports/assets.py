@@ -23,17 +23,17 @@ from dagster import (
     asset,
 )
 
+from quant_platform.config import get_settings
 from quant_platform.orchestration.ohlcv.assets import ohlcv
 from quant_platform.orchestration.pair_statistics.assets import pair_statistics
 from quant_platform.orchestration.partitions import daily_start
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
-from quant_platform.orchestration.resources.settings import default_settings
 from quant_platform.queries.backtest import backtest_rows
 
 # From the data's first day; `end_offset=1` adds today, so today's report so far can be
 # produced (the schedule still targets the finished previous day).
 REPORT_PARTITIONS = DailyPartitionsDefinition(
-    start_date=daily_start(default_settings()), timezone="UTC", end_offset=1
+    start_date=daily_start(get_settings()), timezone="UTC", end_offset=1
 )
 
 _CLOSES_SQL = """

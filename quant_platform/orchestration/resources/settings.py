@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from quant_platform.config import Settings, load_settings
+from quant_platform.config import Settings
+from quant_platform.config.settings import validate_pair
 
 
 class PlatformSettingsResource(ConfigurableResource):
@@ -35,12 +36,4 @@ class PlatformSettingsResource(ConfigurableResource):
         )
 
     def pair_list(self) -> list[tuple[str, str]]:
-        out = []
-        for p in self.pairs:
-            a, b = p.split("/")
-            out.append((a, b))
-        return out
-
-
-def default_settings() -> Settings:
-    return load_settings()
+        return [validate_pair(p) for p in self.pairs]

@@ -2,13 +2,13 @@
 
 from dagster import Definitions
 
-from quant_platform.orchestration.resources.settings import default_settings
+from quant_platform.config import get_settings
 from quant_platform.orchestration.scheduled_reports.jobs import (
     build_report_schedules,
     scheduled_report_job,
 )
 
-_file = default_settings().reports_file
+_file = get_settings().reports_file
 defs = Definitions(
     jobs=[scheduled_report_job],
     schedules=build_report_schedules(str(_file) if _file else None),
