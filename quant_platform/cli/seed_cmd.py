@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -128,8 +129,11 @@ def report_bars_to_dagster(dagster_home: str, first: datetime, end: datetime) ->
     """Record the seeded hours as `ohlcv` materialisations so the Catalog shows them filled.
 
     Returns the partitions reported (the open hour is left to the resample sensor).
+    The instance config reads its storage path from DAGSTER_HOME, so it is set here.
     """
     from dagster import AssetMaterialization, DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = dagster_home
 
     from quant_platform.orchestration.ohlcv.sensors import partition_key_for
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 from websockets.asyncio.client import connect
 
 from quant_platform.cli.seed_cmd import seed_history
@@ -109,3 +111,23 @@ def test_partitions_start_at_the_recorded_data_start(settings: Settings) -> None
     assert hourly_start(settings) == datetime(2026, 12, 1, 15, tzinfo=UTC)
     explicit = settings.model_copy(update={"partitions_start": "2026-11-30"})
     assert partitions_start(explicit) == "2026-11-30-00:00"
+
+
+def test_seeded_hours_show_as_materialised_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Catalog shows the seeded hours filled, not missing (runless materialisations)."""
+    from dagster import AssetKey, DagsterInstance
+
+    from quant_platform.cli.seed_cmd import report_bars_to_dagster
+    from quant_platform.cli.up_cmd import DAGSTER_YAML
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML.read_text())
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    end = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
+    assert report_bars_to_dagster(str(home), end - timedelta(hours=3), end) == 3
+    with DagsterInstance.from_config(str(home)) as instance:
+        keys = instance.get_materialized_partitions(AssetKey("ohlcv"))
+    assert keys == {"2026-12-02-12:00", "2026-12-02-13:00", "2026-12-02-14:00"}
