@@ -175,3 +175,14 @@ def test_registry_takes_a_new_kind(tmp_path: Path) -> None:
         assert report.rejected == {"malformed": 1}
     finally:
         _KINDS.pop("fundingratetest")
+
+
+def test_a_trade_repeated_inside_a_file_is_stored_once(
+    db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    """The optimistic direct COPY meets the duplicate and the chunk goes through staging."""
+    lines = trades_lines() + [f"101,60000.0,0.001,60.0,{BASE},true"]
+    path = write_csv(tmp_path / "BTCUSDT-trades-2026-09-21.csv", lines)
+    (res,) = import_files(database_url, [path]).files
+    assert res.report.accepted == 5 and res.stored == 4 and res.duplicates == 1
+    assert [r[0] for r in stored(db, "BTCUSDT")] == [101, 102, 103, 106]
