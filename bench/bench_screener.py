@@ -8,7 +8,9 @@ the same BIC lag choice, `coint_johansen`, `OLS` for the hedge ratio, its
 sub-windows and the half-life AR(1), `multipletests` for BH). statsmodels'
 `coint` takes about half a second per call on 10,080 bars, so the baseline is
 timed on `--baseline-pairs` pairs (default 24) and scaled to 780; the figure
-says so. Targets: >= 10x faster and under 60 s.
+says so. Both are timed in CPU seconds of this process (the reference box's two
+cores are shared, so wall time mostly measures the neighbours); wall time is
+reported too. Targets: >= 10x faster and under 60 s.
 
     .venv/bin/python bench/bench_screener.py
     .venv/bin/python bench/bench_screener.py --symbols 20 --days 3 --baseline-pairs 10
@@ -96,19 +98,25 @@ def main() -> int:
     prices, vols = make_universe(args.symbols, bars)
     n_pairs = args.symbols * (args.symbols - 1) // 2
     warnings.simplefilter("ignore")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     res = screen_pairs(prices, vols, ScreenConfig())
-    ours = time.perf_counter() - t
+    ours_wall, ours = time.perf_counter() - t, time.process_time() - c
     assert len(res.pairs) == n_pairs
-    log.info("screen_pairs: %d pairs of %d bars in %.1f s", n_pairs, bars, ours)
+    log.info(
+        "screen_pairs: %d pairs of %d bars in %.1f s CPU (%.1f s wall)",
+        n_pairs,
+        bars,
+        ours,
+        ours_wall,
+    )
     rng = np.random.default_rng(0)
     pairs = list(itertools.combinations(prices.columns, 2))
     sample = [pairs[i] for i in rng.choice(len(pairs), args.baseline_pairs, replace=False)]
-    t = time.perf_counter()
+    c = time.process_time()
     base = {}
     for a, b in sample:
         base[(a, b)] = statsmodels_pair(prices[a].to_numpy(), prices[b].to_numpy())
-    per_pair = (time.perf_counter() - t) / len(sample)
+    per_pair = (time.process_time() - c) / len(sample)
     multipletests(np.array([v["p"] for v in base.values()]), method="fdr_bh")
     baseline = per_pair * n_pairs
     by_pair = {frozenset((r.symbol_y, r.symbol_x)): r for r in res.pairs}
@@ -121,7 +129,7 @@ def main() -> int:
         baseline,
         n_pairs,
     )
-    log.info("speed-up %.1fx (target >= 10x), ours %.1f s (target < 60 s)", speedup, ours)
+    log.info("speed-up %.1fx (target >= 10x), ours %.1f s CPU (target < 60 s)", speedup, ours)
     log.info("largest |p ours - p statsmodels| on the sample: %.2e", worst)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
@@ -130,7 +138,8 @@ def main() -> int:
                 "symbols": args.symbols,
                 "pairs": n_pairs,
                 "bars": bars,
-                "screen_s": round(ours, 2),
+                "screen_cpu_s": round(ours, 2),
+                "screen_wall_s": round(ours_wall, 2),
                 "statsmodels_s_per_pair": round(per_pair, 3),
                 "statsmodels_pairs_timed": len(sample),
                 "statsmodels_s_extrapolated": round(baseline, 1),

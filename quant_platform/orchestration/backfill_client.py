@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+from dagster import PartitionKeyRange
 
 from quant_platform.orchestration.ohlcv.assets import OHLCV_PARTITIONS
 
@@ -52,7 +53,7 @@ def partition_range(first_ms: int, last_ms: int) -> tuple[str, str, int]:
     start = datetime.fromtimestamp(first_ms / 1000, UTC).replace(minute=0, second=0, microsecond=0)
     end = datetime.fromtimestamp(last_ms / 1000, UTC).replace(minute=0, second=0, microsecond=0)
     keys = OHLCV_PARTITIONS.get_partition_keys_in_range(
-        _clip(start.strftime(fmt)), _clip(end.strftime(fmt))
+        PartitionKeyRange(_clip(start.strftime(fmt)), _clip(end.strftime(fmt)))
     )
     if not keys:
         raise BackfillError(f"imported span {start} .. {end} has no ohlcv partitions")
