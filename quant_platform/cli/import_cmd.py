@@ -11,6 +11,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import psycopg
 
@@ -36,8 +37,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return out
 
 
-def print_summary(summary: ImportSummary, out=sys.stdout) -> None:
+def print_summary(summary: ImportSummary, out: TextIO | None = None) -> None:
     """Rows read, stored, already present, rejected by reason, span per symbol; bad lines."""
+    out = out or sys.stdout
     for f in summary.files:
         name = Path(f.report.path).name
         if f.error:
