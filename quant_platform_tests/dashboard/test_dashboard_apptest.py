@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis as redis_lib
+from dashboard_seed import END, X, Y, seed_database, seed_redis
 from page_harness import page_test
 from page_harness import run as run_page
 from streamlit.testing.v1 import AppTest
-from test_dashboard_queries import END, X, Y, seed_database, seed_redis
 
 from quant_platform.config import get_settings
 from quant_platform.queries import alerts as alert_q

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis as redis_lib
-from test_dashboard_queries import seed_database, seed_redis
+from dashboard_seed import seed_database, seed_redis
 
 from quant_platform.services.local import free_port
 from quant_platform.storage.redis_keys import RedisKeys

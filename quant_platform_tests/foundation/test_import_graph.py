@@ -106,3 +106,25 @@ def test_the_layer_check_sees_a_wrong_way_import() -> None:
     g.add_import(importer="quant_platform.analytics.pairs", imported="quant_platform.storage.x")
     g.add_import(importer="quant_platform.feed.decoder", imported="quant_platform.domain.trade")
     assert layer_violations(g) == ["quant_platform.analytics.pairs -> quant_platform.storage.x"]
+
+
+def test_test_files_import_no_other_test_file() -> None:
+    """Shared helpers live in modules of their own (dashboard_seed, orch_seed, ...)."""
+    import ast
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            bad += [
+                f"{path.relative_to(tests)}: {n}"
+                for n in names
+                if n.split(".")[-1].startswith("test_")
+            ]
+    assert not bad, "import a helper module instead:\n" + "\n".join(bad)
