@@ -131,3 +131,16 @@ def test_imports_page_upload_is_validated_and_tagged(
     at = run_page("imports")
     sources = at.dataframe[0].value
     assert set(sources["source"]) == {"upload:t", "upload:b"}
+
+
+def test_system_page_lists_services_and_the_live_pair_set(
+    page_env: None, db: psycopg.Connection
+) -> None:
+    db.execute(
+        "INSERT INTO live_pairs (symbol_y, symbol_x, added_by) VALUES ('SOLUSDT', 'BTCUSDT', 't')"
+    )
+    at = run_page("system")
+    services = at.dataframe[0].value
+    assert {"redis", "postgresql"} <= set(services["service"])
+    assert bool(services.set_index("service").loc["postgresql", "up"])
+    assert "promoted SOLUSDT/BTCUSDT" in texts(at)
