@@ -10,9 +10,8 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import numpy as np
 import psycopg
 
 from quant_platform.analytics.errors import AnalyticsError
@@ -98,7 +97,12 @@ def resolve_pairs(conn: psycopg.Connection, d: ReportDefinition) -> list[tuple[s
     return list(zip(screen["symbol_y"], screen["symbol_x"], strict=True))
 
 
-def _statistics(conn: psycopg.Connection, pairs, d: ReportDefinition, start, end) -> list[dict]:  # noqa: ANN001
+Pairs = list[tuple[str, str]]
+
+
+def _statistics(
+    conn: psycopg.Connection, pairs: Pairs, d: ReportDefinition, start: datetime, end: datetime
+) -> list[dict]:
     rows: list[dict[str, object]] = []
     for y, x in pairs:
         try:
@@ -122,7 +126,7 @@ def _statistics(conn: psycopg.Connection, pairs, d: ReportDefinition, start, end
     return rows
 
 
-def _alerts(conn: psycopg.Connection, pairs, start, end) -> list[dict]:  # noqa: ANN001
+def _alerts(conn: psycopg.Connection, pairs: Pairs, start: datetime, end: datetime) -> list[dict]:
     names = [f"{y}/{x}" for y, x in pairs]
     cur = conn.execute(
         "SELECT target, severity, count(*) FROM alert_events"
@@ -137,8 +141,8 @@ def _data_quality(
     conn: psycopg.Connection,
     symbols: list[str],
     d: ReportDefinition,
-    start,
-    end,  # noqa: ANN001
+    start: datetime,
+    end: datetime,
 ) -> list[dict]:
     step = interval_seconds(d.timeframe)
     expected = int((end - start).total_seconds() // step)
@@ -215,4 +219,4 @@ def window_end_for(scheduled: datetime) -> datetime:
     return scheduled.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-__all__ = ["Report", "build_report", "resolve_pairs", "window_end_for", "np", "timedelta"]
+__all__ = ["Report", "build_report", "resolve_pairs", "window_end_for"]
