@@ -396,7 +396,12 @@ _COMPILERS: dict[type[ast.AST], Callable[[_Compiler, Any], Node]] = {
 
 
 def compile_expression(text: str) -> Expression:
-    """Parse and compile `text`; raises ExpressionError with a column on any problem."""
+    """Parse and compile `text`; raises ExpressionError with a column on any problem.
+
+    Raises:
+        ExpressionError: anything the safe language refuses (syntax, an unknown name,
+            a call or operator it does not allow), with the column.
+    """
     if not isinstance(text, str):
         raise ExpressionError("expression must be text")
     # Tabs/newlines become spaces so columns stay one line.
@@ -438,7 +443,11 @@ def compile_expression(text: str) -> Expression:
 
 
 def metric_scope(names: frozenset[str]) -> str | None:
-    """'pair', 'symbol', or None when no metric is used; raises on a mix."""
+    """'pair', 'symbol', or None when no metric is used; raises on a mix.
+
+    Raises:
+        ExpressionError: the names mix pair and symbol metrics.
+    """
     pair = names & PAIR_METRICS
     sym = names & SYMBOL_METRICS
     if pair and sym:

@@ -444,7 +444,12 @@ def _get(metrics: Mapping[str, float], key: str) -> float | None:
 
 
 def load_rules_yaml(path: str | Path) -> list[AlertRule]:
-    """Rules from YAML: a list of rules, or a mapping with a `rules:` list (and maybe `sinks:`)."""
+    """Rules from YAML: a list of rules, or a mapping with a `rules:` list (and maybe `sinks:`).
+
+    Raises:
+        ValueError: the file's shape is wrong (not a list of mappings).
+        RuleError: a rule is invalid or a name repeats (the field is named).
+    """
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     if data is None:

@@ -238,6 +238,9 @@ def build_sinks(
 
     With no specs the log sink alone is used. A bad spec raises ValueError
     naming the sink, so a typo stops the process at start, not at the first alert.
+
+    Raises:
+        ValueError: a spec has an unknown type or bad options, naming the spec's position.
     """
     specs = list(specs) if specs else [{"type": "log"}]
     sinks: list[Sink] = []
@@ -259,7 +262,11 @@ def build_sinks(
 
 
 def load_sink_specs(path: str | Path | None) -> list[dict[str, Any]]:
-    """The `sinks:` list of a rules YAML file ([] when absent)."""
+    """The `sinks:` list of a rules YAML file ([] when absent).
+
+    Raises:
+        ValueError: `sinks:` is not a list.
+    """
     if path is None or not Path(path).exists():
         return []
     with open(path, encoding="utf-8") as fh:

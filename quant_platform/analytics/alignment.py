@@ -40,6 +40,10 @@ def align_bars(
     epoch ms), ``price`` and ``qty``; rows with a non-finite or non-positive price
     are dropped. Returns a DataFrame indexed by a ``DatetimeIndex`` (UTC), one float
     column per symbol (input order).
+
+    Raises:
+        AnalyticsError: no symbols, no valid trades, a missing column, a bad `freq`
+            or a negative `ffill_limit`.
     """
     if not trades_by_symbol:
         raise AnalyticsError("align_bars: no symbols given")

@@ -18,7 +18,11 @@ __all__ = ["correlation", "log_returns"]
 
 
 def log_returns(prices: ArrayLike, name: str = "prices") -> np.ndarray:
-    """r_t = ln p_t - ln p_{t-1}, same length as prices with r_0 = NaN (keeps alignment)."""
+    """r_t = ln p_t - ln p_{t-1}, same length as prices with r_0 = NaN (keeps alignment).
+
+    Raises:
+        AnalyticsError: non-numeric or non-positive prices.
+    """
     p = as_1d(prices, name)
     with np.errstate(invalid="ignore", divide="ignore"):
         if np.any(p[np.isfinite(p)] <= 0):
@@ -42,6 +46,9 @@ def correlation(
     either is constant, AnalyticsError if fewer than 3 such points).
     ``window=w``: rolling O(n) array aligned with the input (NaN until w returns
     exist, and for windows with a NaN/inf or a constant side).
+
+    Raises:
+        AnalyticsError: different lengths, fewer than 3 finite pairs, or a window < 2.
     """
     xa, ya = as_1d(a, "a"), as_1d(b, "b")
     same_length(xa, ya, "a, b")

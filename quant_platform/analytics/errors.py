@@ -20,7 +20,11 @@ class AnalyticsError(ValueError):
 
 
 def as_1d(x: Any, name: str = "x") -> np.ndarray:
-    """Return `x` as a 1-d float64 array (a view when possible, never modified)."""
+    """Return `x` as a 1-d float64 array (a view when possible, never modified).
+
+    Raises:
+        AnalyticsError: not convertible to float, or not one-dimensional.
+    """
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -31,7 +35,11 @@ def as_1d(x: Any, name: str = "x") -> np.ndarray:
 
 
 def finite_1d(x: Any, name: str = "x", min_len: int = 1) -> np.ndarray:
-    """1-d float array that must be all finite and at least `min_len` long."""
+    """1-d float array that must be all finite and at least `min_len` long.
+
+    Raises:
+        AnalyticsError: shorter than `min_len`, or NaN/inf values.
+    """
     arr = as_1d(x, name)
     if arr.size < min_len:
         raise AnalyticsError(f"{name}: need at least {min_len} points, got {arr.size}")
@@ -42,12 +50,21 @@ def finite_1d(x: Any, name: str = "x", min_len: int = 1) -> np.ndarray:
 
 
 def same_length(a: np.ndarray, b: np.ndarray, names: str = "y, x") -> None:
+    """Both arrays have one shape; the message names them (`names`, e.g. "y, x").
+
+    Raises:
+        AnalyticsError: the two arrays differ in shape, naming both.
+    """
     if a.shape != b.shape:
         raise AnalyticsError(f"{names}: length mismatch {a.size} != {b.size}")
 
 
 def check_window(window: Any, name: str = "window") -> int:
-    """Windows are positive integers (number of observations, not time spans)."""
+    """Windows are positive integers (number of observations, not time spans).
+
+    Raises:
+        AnalyticsError: not a positive int.
+    """
     if isinstance(window, bool) or not isinstance(window, int | np.integer):
         raise AnalyticsError(f"{name}: must be a positive int, got {window!r}")
     if window < 1:
@@ -56,6 +73,11 @@ def check_window(window: Any, name: str = "window") -> int:
 
 
 def not_constant(x: np.ndarray, name: str = "x") -> None:
+    """A statistic that divides by the variance needs a series that moves.
+
+    Raises:
+        AnalyticsError: every value is the same (the statistic is undefined).
+    """
     if x.size and x.max() == x.min():
         raise AnalyticsError(f"{name}: series is constant, statistic undefined")
 

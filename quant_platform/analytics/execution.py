@@ -78,6 +78,9 @@ def trade_imbalance(
     aggressor SOLD: such trades count as sell volume. Aggressor flow leads short-term
     price moves (Cont, Kukanov & Stoikov 2014). ``window=None``: cumulative;
     ``window=w``: last w trades. NaN where the volume is zero.
+
+    Raises:
+        AnalyticsError: different lengths, negative or non-finite quantities.
     """
     q = finite_1d(qty, "qty", 1)
     bim = np.asarray(buyer_is_maker, dtype=bool)
@@ -113,6 +116,9 @@ def volatility_regime(
     clusters (Mandelbrot 1963; GARCH), so the regime persists and scales
     thresholds and sizes. Needs short_window + history_window returns; NaN/inf
     inputs raise AnalyticsError.
+
+    Raises:
+        AnalyticsError: a short window < 2, or fewer returns than both windows need.
     """
     sw, hw = (
         check_window(short_window, "short_window"),
@@ -149,6 +155,9 @@ def trend(prices: ArrayLike, window: int | None = None, alpha: float = 0.05) -> 
     1974); use it as a ranking/description, not a formal test. ``direction`` is
     sign(b) when p < alpha, else 0. Constant prices: slope 0, tstat/pvalue NaN,
     direction 0. Needs >= 3 finite points.
+
+    Raises:
+        AnalyticsError: a window < 3, or fewer prices than the window.
     """
     p = finite_1d(prices, "prices", 3)
     if window is not None:

@@ -99,13 +99,15 @@ def pair_metrics(
     contains look-ahead within the window (fine for monitoring, not backtests).
     `adf_pvalue` uses Dickey-Fuller tables; since beta is estimated, the
     correct null distribution is Engle-Granger's: `coint_pvalue` (exact for
-    method="ols", as statsmodels' coint). Raises AnalyticsError when fewer than
-    `min_obs` usable points remain or a leg is constant.
+    method="ols", as statsmodels' coint).
 
     `holdout > 0` makes the newest `holdout` points out of sample: beta and the
     z-score's mean/std come from the points before them, so a fresh dislocation
     shows at full size instead of being absorbed by the fit (the live engine
     holds out one analytics interval).
+
+    Raises:
+        AnalyticsError: fewer than `min_obs` usable points remain, or a leg is constant.
     """
     y, x = _clean_pair(as_1d(y_prices, "y_prices"), as_1d(x_prices, "x_prices"), window, log)
     n = y.size
@@ -175,6 +177,10 @@ def symbol_metrics(
     max(vol_short_window + vol_history_window, trend_window) observations, else
     AnalyticsError naming the shortfall. Tick-level returns include bid-ask
     bounce; pass bar prices when the regime should reflect price moves only.
+
+    Raises:
+        AnalyticsError: non-finite or non-positive prices, or fewer observations than
+            the volatility and trend windows need.
     """
     p = as_1d(prices, "prices")
     need = max(vol_short_window + vol_history_window, trend_window)

@@ -129,6 +129,10 @@ def hedge_ratio(y: ArrayLike, x: ArrayLike, method: HedgeMethod = "ols") -> Hedg
     (median pairwise slope; Sen 1968, breakdown 29%) resist bad prints and
     liquidation wicks that drag OLS. Inputs must be finite, same length, >= 3
     points, x not constant, else :class:`AnalyticsError`.
+
+    Raises:
+        AnalyticsError: an unknown method, NaN/inf, different lengths, too few points
+            or constant x.
     """
     ya, xa = finite_1d(y, "y", 3), finite_1d(x, "x", 3)
     same_length(ya, xa)
@@ -153,6 +157,9 @@ def rolling_hedge_ratio(y: ArrayLike, x: ArrayLike, window: int) -> RollingHedge
 
     ``beta[i]`` uses observations i-window+1..i; NaN for the first window-1 points,
     for windows holding a non-finite value, and where x is constant in the window.
+
+    Raises:
+        AnalyticsError: a bad window, NaN/inf or different lengths.
     """
     w = check_window(window)
     if w < 2:
@@ -187,6 +194,10 @@ def kalman_hedge_ratio(
     filtered estimates (using data up to t only) and the one-step forecast errors,
     which are the spread to trade. Non-finite observations are skipped (state
     propagated, outputs NaN for that step).
+
+    Raises:
+        AnalyticsError: different lengths, fewer than 2 points, or delta/variances out
+            of range.
     """
     ya, xa = as_1d(y, "y"), as_1d(x, "x")
     same_length(ya, xa)

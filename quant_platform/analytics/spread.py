@@ -24,6 +24,9 @@ def spread(
 
     `beta`/`alpha` may be scalars (static hedge) or arrays (rolling/Kalman hedge, same
     length as y). Use log prices for y and x so beta is a ratio of returns.
+
+    Raises:
+        AnalyticsError: different lengths, or a beta/alpha of the wrong shape.
     """
     ya, xa = as_1d(y, "y"), as_1d(x, "x")
     same_length(ya, xa, "y, x")
@@ -43,6 +46,9 @@ def zscore(series: ArrayLike, window: int, ddof: int = 1) -> np.ndarray:
     O(n) and cancellation-safe (see :mod:`.rolling`). NaN for the first window-1
     points, for windows with a NaN/inf, and for constant windows (std 0: no scale,
     not an infinite signal). Sample std (ddof=1), as pandas ``rolling().std()``.
+
+    Raises:
+        AnalyticsError: a window < 2.
     """
     w = check_window(window)
     if w < 2:

@@ -172,17 +172,41 @@ def adf(
     regression: Regression = "c",
     autolag: str | None = "AIC",
 ) -> AdfResult:
-    """Augmented Dickey-Fuller test (Said & Dickey 1984), numerically equal to adfuller.
+    """Augmented Dickey-Fuller unit-root test, numerically equal to statsmodels' adfuller.
 
-    Model: dx_t = [c + d t] + g x_{t-1} + sum_{i<=p} f_i dx_{t-i} + e_t; H0: g = 0 (unit
-    root), H1: g < 0 (stationary). `stat` is the t-value of g; `pvalue` and
-    `critical_values` come from MacKinnon (1994, 2010) via statsmodels' tables, so
-    they are exactly adfuller's. Lag p: fixed at `maxlag` (autolag=None) or chosen
-    on the common maxlag sample by min AIC/BIC of the Gaussian OLS likelihood, or
-    by general-to-specific t-test (|t| >= 1.645 on the last lag), then refitted on
-    its own longer sample, as statsmodels does. maxlag defaults to
-    12 (nobs/100)^(1/4) (Schwert 1989). Raises AnalyticsError for NaN/inf,
-    constant input or a sample too short for the requested lags.
+    The null hypothesis is a unit root (the series is not mean-reverting); a small
+    `pvalue` rejects it in favour of stationarity.
+
+    Args:
+        series: the observations, finite, not constant.
+        maxlag: most lagged differences tried; default 12 (nobs/100)^(1/4).
+        regression: deterministics: "n" none, "c" constant, "ct" constant and trend.
+        autolag: "AIC", "BIC", "t-stat" to choose the lag, or None to use `maxlag`.
+
+    Returns:
+        AdfResult: `stat` (t-value of g), `pvalue`, `critical_values` (1 %, 5 %,
+        10 %), `usedlag`, `nobs`.
+
+    Raises:
+        AnalyticsError: NaN/inf, constant input, an unknown `regression`/`autolag`,
+            or a sample too short for the requested lags.
+
+    Notes:
+        Model: dx_t = [c + d t] + g x_{t-1} + sum_{i<=p} f_i dx_{t-i} + e_t;
+        H0: g = 0, H1: g < 0. The p-value and critical values come from MacKinnon's
+        response surfaces via statsmodels' tables, so they are exactly adfuller's.
+        With autolag the lag p is chosen on the common maxlag sample by min AIC/BIC
+        of the Gaussian OLS likelihood, or general-to-specific (|t| >= 1.645 on the
+        last lag), then refitted on its own longer sample, as statsmodels does.
+
+    References:
+        Said, S. E. and Dickey, D. A. (1984), "Testing for unit roots in
+        autoregressive-moving average models of unknown order", Biometrika 71(3).
+        MacKinnon, J. G. (1994), "Approximate asymptotic distribution functions for
+        unit-root and cointegration tests", JBES 12(2); (2010) "Critical values for
+        cointegration tests", Queen's Economics Dept. Working Paper 1227.
+        Schwert, G. W. (1989), "Tests for unit roots: a Monte Carlo investigation",
+        JBES 7(2) (the default maxlag).
     """
     x = finite_1d(series, "series", 4)
     not_constant(x, "series")
@@ -247,14 +271,37 @@ def engle_granger(
     maxlag: int | None = None,
     autolag: str | None = "aic",
 ) -> EngleGrangerResult:
-    """Augmented Engle-Granger two-step cointegration test (equal to statsmodels' coint).
+    """Augmented Engle-Granger two-step cointegration test, equal to statsmodels' coint.
 
-    Step 1: y_t = alpha [+ d t] + beta x_t + u_t by OLS. Step 2: ADF without
-    deterministics on u_t. H0: no cointegration (u has a unit root). The statistic
-    has Engle-Granger, not Dickey-Fuller, tables because beta is estimated:
-    MacKinnon (2010) with N=2 variables, critical values at nobs-1 as statsmodels
-    (Stata's egranger convention). Near-perfect collinearity (R^2 > 1 - 100 sqrt(eps))
-    gives stat=-inf, pvalue=0, like coint.
+    The null hypothesis is no cointegration (the residual of y on x has a unit
+    root); a small `pvalue` says y - beta x mean-reverts.
+
+    Args:
+        y, x: the two series (log prices), finite, same length, x not constant.
+        trend: "c" constant or "ct" constant and linear trend in step 1.
+        maxlag, autolag: the residual ADF's lag choice (see `adf`).
+
+    Returns:
+        EngleGrangerResult: `stat`, `pvalue`, `critical_values`, `beta`, `alpha`,
+        `usedlag`, `nobs`.
+
+    Raises:
+        AnalyticsError: NaN/inf, different lengths, constant x, an unknown `trend`,
+            or a sample too short for the requested lags.
+
+    Notes:
+        Step 1: y_t = alpha [+ d t] + beta x_t + u_t by OLS. Step 2: ADF without
+        deterministics on u_t. Because beta is estimated, the statistic has
+        Engle-Granger, not Dickey-Fuller, tables: MacKinnon (2010) with N = 2
+        variables, critical values at nobs - 1 as statsmodels (Stata's egranger
+        convention). Near-perfect collinearity (R^2 > 1 - 100 sqrt(eps)) gives
+        stat = -inf, pvalue = 0 and a warning, like coint.
+
+    References:
+        Engle, R. F. and Granger, C. W. J. (1987), "Co-integration and error
+        correction: representation, estimation, and testing", Econometrica 55(2).
+        MacKinnon, J. G. (2010), "Critical values for cointegration tests", Queen's
+        Economics Dept. Working Paper 1227.
     """
     ya, xa = finite_1d(y, "y", 4), finite_1d(x, "x", 4)
     same_length(ya, xa, "y, x")
@@ -295,12 +342,26 @@ def engle_granger(
 def half_life(spread: ArrayLike) -> float:
     """Mean-reversion half-life in observations, from the discrete OU/AR(1) fit.
 
-    Model: ds_t = a + b s_{t-1} + e_t (OLS), i.e. s is AR(1) with phi = 1 + b, and a
-    deviation decays as phi^h: half-life h = -ln 2 / ln(1 + b). Returns ``inf`` when
-    b >= 0 (no mean reversion: random walk or explosive) and ``nan`` when b <= -1
-    (phi <= 0: overshooting every step, no OU process maps to it). Multiply by the
-    bar length for time units. Raises AnalyticsError on < 3 points, NaN/inf or a
-    constant series.
+    Returns:
+        float: bars until a deviation halves; ``inf`` when b >= 0 (no mean
+        reversion: random walk or explosive), ``nan`` when b <= -1 (phi <= 0:
+        overshooting every step, no OU process maps to it). Multiply by the bar
+        length for time units.
+
+    Raises:
+        AnalyticsError: fewer than 3 points, NaN/inf, or a constant series.
+
+    Notes:
+        Model: ds_t = a + b s_{t-1} + e_t (OLS), i.e. s is AR(1) with phi = 1 + b,
+        and a deviation decays as phi^h, so h = -ln 2 / ln(1 + b). This is the
+        exact discrete-time value; the continuous OU approximation -ln 2 / b
+        overstates it for fast reversion.
+
+    References:
+        Uhlenbeck, G. E. and Ornstein, L. S. (1930), "On the theory of the Brownian
+        motion", Physical Review 36(5).
+        Chan, E. P. (2013), *Algorithmic Trading*, Wiley, ch. 2 (half-life of a
+        mean-reverting spread).
     """
     s = finite_1d(spread, "spread", 3)
     not_constant(s[:-1], "spread")

@@ -58,7 +58,10 @@ def symbols_without_trades(database_url: str, symbols: list[str]) -> list[str]:
 
 
 def wait_for_rest(rest_url: str, timeout_s: float = 60.0) -> None:
-    """Until the venue answers `/fapi/v1/ping`. Raises TimeoutError naming the URL."""
+    """Until the venue answers `/fapi/v1/ping`.
+
+    Raises:
+        TimeoutError: no answer in time (the message names the URL)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -39,7 +39,11 @@ class SettingsError(ValueError):
 
 
 def validate_symbol(symbol: str) -> str:
-    """Symbols reach Redis keys, SQL parameters and URLs: allow only A-Z0-9."""
+    """Symbols reach Redis keys, SQL parameters and URLs: allow only A-Z0-9.
+
+    Raises:
+        ValueError: anything but 2-20 letters/digits, naming the value and the fix.
+    """
     s = symbol.strip().upper()
     if not SYMBOL_RE.match(s):
         raise ValueError(

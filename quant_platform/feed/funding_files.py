@@ -22,7 +22,11 @@ class FundingRecord(NamedTuple):
 
 
 def parse_funding_row(f: list[str]) -> FundingRecord:
-    """One row; raises RowError("malformed"/"bad_time"/"bad_rate") with the field."""
+    """One row; raises RowError("malformed"/"bad_time"/"bad_rate") with the field.
+
+    Raises:
+        RowError: malformed row, bad time or bad rate (the reason names the field).
+    """
     t = _time_ms(f[0].strip())
     try:
         hours = int(f[1])

@@ -195,7 +195,11 @@ def parse_trade_row(f: list[str]) -> TradeRecord:
 
 
 def parse_agg_trade_row(f: list[str]) -> TradeRecord:
-    """`agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`."""
+    """`agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker`.
+
+    Raises:
+        RowError: malformed row or a bad field (the reason names it).
+    """
     rec = _trade(f[0], f[1], f[2], f[5], f[6], f[3], f[4])
     if rec.last_id < rec.first_id:
         raise RowError("malformed", f"last_trade_id {f[4]} < first_trade_id {f[3]}")
@@ -203,7 +207,11 @@ def parse_agg_trade_row(f: list[str]) -> TradeRecord:
 
 
 def parse_kline_row(f: list[str]) -> KlineRecord:
-    """Binance klines row → KlineRecord; raises RowError on any inconsistent bar."""
+    """Binance klines row → KlineRecord; raises RowError on any inconsistent bar.
+
+    Raises:
+        RowError: malformed row or an inconsistent bar.
+    """
     o, h, lo, c = (
         _number(f[i], n) for i, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"))
     )

@@ -41,7 +41,11 @@ MAX_PARAMS_PER_SUBSCRIBE = 200
 
 
 def route_for(kind: str) -> str:
-    """The route for a stream kind; raises ValueError for a kind we do not route."""
+    """The route for a stream kind; raises ValueError for a kind we do not route.
+
+    Raises:
+        ValueError: a stream kind this client does not route.
+    """
     try:
         return STREAM_ROUTES[kind]
     except KeyError:
@@ -57,7 +61,11 @@ def stream_name(symbol: str, kind: str) -> str:
 
 
 def combined_url(host: str, kind: str, symbols: Sequence[str]) -> str:
-    """`{host}{route}/stream?streams=a@kind/b@kind`; raises ValueError on too many streams."""
+    """`{host}{route}/stream?streams=a@kind/b@kind`; raises ValueError on too many streams.
+
+    Raises:
+        ValueError: no symbols, or more streams than one connection may carry.
+    """
     if not symbols:
         raise ValueError("at least one symbol is needed")
     if len(symbols) > MAX_STREAMS_PER_CONNECTION:
@@ -87,7 +95,11 @@ class ConnectionPlan:
 def plan_connections(
     host: str, kind: str, symbols: Sequence[str], max_streams: int = MAX_STREAMS_PER_CONNECTION
 ) -> list[ConnectionPlan]:
-    """Split symbols into as few combined-stream connections as the stream limit allows."""
+    """Split symbols into as few combined-stream connections as the stream limit allows.
+
+    Raises:
+        ValueError: `max_streams` outside 1..1024 (the venue's per-connection limit).
+    """
     if max_streams < 1 or max_streams > MAX_STREAMS_PER_CONNECTION:
         raise ValueError(f"max_streams must be in 1..{MAX_STREAMS_PER_CONNECTION}")
     route = route_for(kind)
@@ -117,8 +129,10 @@ def subscribe_messages(
     """Yield `(delay_before_s, payload_json)` for paced SUBSCRIBE/UNSUBSCRIBE messages.
 
     The venue drops a connection that sends more than 10 messages/s, so each
-    message after the first waits `1/messages_per_s`. Raises ValueError when
-    the rate would break that limit.
+    message after the first waits `1/messages_per_s`.
+
+    Raises:
+        ValueError: the rate would break the venue's 10 messages/s limit.
     """
     if not 0 < messages_per_s <= MAX_INCOMING_MESSAGES_PER_S:
         raise ValueError(f"messages_per_s must be in (0, {MAX_INCOMING_MESSAGES_PER_S}]")

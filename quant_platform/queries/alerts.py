@@ -176,7 +176,10 @@ def _is_number(value: object) -> bool:
 def add_rule(
     conn: psycopg.Connection, draft: RuleDraft, symbols: list[str], pairs: list[str]
 ) -> int:
-    """Validate and insert a rule; returns its id. Raises RuleValidationError."""
+    """Validate and insert a rule; returns its id.
+
+    Raises:
+        RuleValidationError: the draft has problems (all of them listed), or the name is taken."""
     errors = validate_rule(draft, symbols, pairs)
     if errors:
         raise RuleValidationError(errors)

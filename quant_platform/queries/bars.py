@@ -64,8 +64,9 @@ def load_bars(
 ) -> pd.DataFrame:
     """The newest `limit` bars per symbol from `ohlcv`, oldest first, `bucket` in UTC.
 
-    Raises ValueError for an unknown interval or a malformed symbol (they reach SQL
-    only as parameters, but a typo should fail loudly, not return an empty chart).
+    Raises:
+        ValueError: an unknown interval or a malformed symbol (they reach SQL only as
+            parameters, but a typo should fail loudly, not return an empty chart).
     """
     if interval not in BAR_INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(BAR_INTERVALS)}, got {interval!r}")

@@ -42,7 +42,10 @@ def parse_duration(text: str, what: str = "--lookback") -> timedelta:
 
 
 def interval_seconds(interval: str) -> int:
-    """`1m` → 60. Raises ValueError for a malformed interval."""
+    """`1m` → 60.
+
+    Raises:
+        ValueError: a malformed interval."""
     m = _INTERVAL_RE.match(interval)
     if not m:
         raise ValueError(f"--timeframe: {interval!r} is not a bar interval; use e.g. 1m, 5m, 1h")

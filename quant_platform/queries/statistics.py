@@ -57,7 +57,11 @@ def pair_statistics_history(
     sources: tuple[str, ...] = SOURCES,
     limit: int = 5000,
 ) -> pd.DataFrame:
-    """Stored statistics of one pair, oldest first (newest `limit` rows since `since`)."""
+    """Stored statistics of one pair, oldest first (newest `limit` rows since `since`).
+
+    Raises:
+        ValueError: an unknown source.
+    """
     bad = set(sources) - set(SOURCES)
     if bad:
         raise ValueError(f"unknown source(s) {sorted(bad)}: use {', '.join(SOURCES)}")
@@ -104,7 +108,10 @@ def pair_series(closes: pd.DataFrame, symbol_y: str, symbol_x: str, window: int)
 
     Log prices (ratio-of-returns hedge, as the live engine). The spread uses one
     static OLS hedge over the shown window; the rolling hedge ratio shows how
-    stable that hedge is. Raises AnalyticsError when there is too little data.
+    stable that hedge is.
+
+    Raises:
+        AnalyticsError: too little data for the window.
     """
     if len(closes) < min_bars_for(window):
         raise analytics.AnalyticsError(

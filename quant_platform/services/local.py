@@ -42,7 +42,11 @@ def ensure_database(admin_url: str, name: str) -> bool:
 
 
 def provision(data_dir: Path) -> Path:
-    """Install missing packages (idempotent, seconds when done); returns PostgreSQL's bin dir."""
+    """Install missing packages (idempotent, seconds when done); returns PostgreSQL's bin dir.
+
+    Raises:
+        ServiceError: the provisioning script failed (its stderr tail is in the message).
+    """
     env = {**os.environ, "QP_PROVISION_DIR": str(data_dir / "provision")}
     proc = subprocess.run(
         ["bash", str(PROVISION_SCRIPT)], env=env, capture_output=True, text=True, check=False

@@ -22,7 +22,11 @@ class Migration:
 
 
 def available_migrations() -> list[Migration]:
-    """Migrations shipped in the package, in version order."""
+    """Migrations shipped in the package, in version order.
+
+    Raises:
+        RuntimeError: two migration files share a version number.
+    """
     folder = resources.files("quant_platform.storage") / "migrations"
     out = []
     for entry in folder.iterdir():

@@ -37,6 +37,11 @@ def scheduled_report_op(
     timescale: TimescaleResource,
     platform: PlatformSettingsResource,
 ) -> Output[str]:
+    """Build and deliver one report of QP_REPORTS_FILE (the run config names it).
+
+    Raises:
+        ValueError: the report named in the run config is not in QP_REPORTS_FILE.
+    """
     from quant_platform.config import get_settings
     from quant_platform.reporting.archive import run_report
 
