@@ -76,6 +76,7 @@ def _build(args: argparse.Namespace, settings: Settings):  # type: ignore[no-unt
         * 3600,
         history_rate=args.history_rate or settings.sim_history_rate,
         weight_limit_per_min=args.weight_limit,
+        clock_offset_ms=args.clock_offset_ms,
     )
 
 
@@ -167,5 +168,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--start-now",
         action="store_true",
         help="generate from start-up instead of from the first subscription",
+    )
+    p.add_argument(
+        "--clock-offset-ms",
+        type=int,
+        default=0,
+        help="run the venue clock this far ahead of the host (negative: behind); skew tests",
     )
     p.set_defaults(func=_run)

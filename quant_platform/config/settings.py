@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     quiet_symbol_silence_s: float = Field(300.0, gt=0)
     quiet_symbols: Annotated[tuple[str, ...], NoDecode] = ()
     connection_max_age_s: float = Field(23.5 * 3600, gt=60)
+    resume_lookback_s: float = Field(7 * 86400.0, ge=0)
+    resume_hole_window_s: float = Field(3600.0, ge=0)
+    venue_time_refresh_s: float = Field(300.0, gt=0)
 
     # --- analytics and alerts -----------------------------------------------
     analytics_interval_s: float = Field(5.0, gt=0)

@@ -1,11 +1,15 @@
-"""REST backfill of trade-id gaps: `/fapi/v1/aggTrades` (by id) and `/fapi/v1/trades` (recent).
+"""REST access for gap backfills: `/fapi/v1/aggTrades`, `/fapi/v1/trades`, `/fapi/v1/time`.
 
-aggTrades pages forward from `fromId` (inclusive, 1000 per page, weight 20)
-until the gap is closed; `fromId` and a time window are never combined.
-`/fapi/v1/trades` only returns the latest 1000 trades (weight 5), so a @trade
-gap is recoverable only while it is that recent: what is missing is reported,
-not invented. Requests stay inside the venue's per-minute weight budget
-(tracked from `X-MBX-USED-WEIGHT-1M`) and wait out 429/418 `Retry-After`.
+Binance USD-M semantics, mirrored by the simulator: aggTrades pages forward
+from `fromId` (inclusive, up to 1000 rows, weight 20) or selects a
+`startTime`/`endTime` window of less than one hour, never both in one request;
+`/fapi/v1/trades` returns only the latest 1000 trades (weight 5). Requests stay
+inside the per-minute weight budget (corrected by `X-MBX-USED-WEIGHT-1M`).
+A 429/418 is waited out (`Retry-After`) a few times; beyond that `Throttled`
+tells the caller how long the venue wants it to stay away, so it can keep the
+gap queued instead of dropping it. `fetch()` is the one-shot helper; the
+daemon's `GapFiller` drives the page methods itself (`agg_page`,
+`recent_trades`) so it can account for every id.
 """
 
 from __future__ import annotations
@@ -29,10 +33,20 @@ AGG_TRADES_WEIGHT = 20
 TRADES_WEIGHT = 5
 WEIGHT_BUDGET_PER_MIN = 2400
 PAGE_LIMIT = 1000
+MAX_WINDOW_MS = 3_600_000 - 1  # startTime..endTime must be under one hour
 
 
 class BackfillError(RuntimeError):
     """The venue refused or kept failing; the gap stays open (the caller counts it)."""
+
+
+class Throttled(BackfillError):
+    """HTTP 429/418 beyond what one request waits out; `retry_after_s` is the venue's ask."""
+
+    def __init__(self, message: str, status: int, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
 
 
 class RestAggTrade(msgspec.Struct, gc=False):
@@ -54,8 +68,37 @@ class RestTrade(msgspec.Struct, gc=False, rename="camel"):
     quote_qty: str | None = None
 
 
+class ServerTime(msgspec.Struct):
+    serverTime: int  # noqa: N815 - the venue's field name
+
+
 _agg_decoder = msgspec.json.Decoder(list[RestAggTrade])
 _trade_decoder = msgspec.json.Decoder(list[RestTrade])
+_time_decoder = msgspec.json.Decoder(ServerTime)
+MAX_INT8 = 2**63 - 1
+TIME_PATH = "/fapi/v1/time"
+TIME_WEIGHT = 1
+
+
+def agg_row_ok(r: RestAggTrade) -> bool:
+    """Every number in range for the database (ids and time fit int8, ids ordered)."""
+    return 0 <= r.a <= MAX_INT8 and 0 <= r.f <= r.l <= MAX_INT8 and 0 <= r.T <= MAX_INT8
+
+
+def agg_to_trade(symbol: str, r: RestAggTrade, now_ns: int) -> Trade | None:
+    """A REST aggTrade as a stored row of kind `aggTrade`, or None if a field is out of range."""
+    p, q = _positive(r.p), _positive(r.q)
+    if p is None or q is None or not agg_row_ok(r):
+        return None
+    return Trade(symbol, r.a, p, q, r.T, r.T, r.m, now_ns, "aggTrade", "MARKET")
+
+
+def trade_to_trade(symbol: str, r: RestTrade, now_ns: int) -> Trade | None:
+    """A REST trade as a stored row of kind `trade`, or None if a field is out of range."""
+    p, q = _positive(r.price), _positive(r.qty)
+    if p is None or q is None or not (0 <= r.id <= MAX_INT8 and 0 <= r.time <= MAX_INT8):
+        return None
+    return Trade(symbol, r.id, p, q, r.time, r.time, r.is_buyer_maker, now_ns, "trade", "MARKET")
 
 
 def _positive(text: str) -> float | None:
@@ -112,7 +155,7 @@ class RestBackfiller:
         rest_url: str,
         *,
         budget: WeightBudget | None = None,
-        max_pages: int = 50,
+        max_pages: int | None = None,
         max_retries: int = 4,
         max_retry_after_s: float = 120.0,
         timeout_s: float = 10.0,
@@ -151,67 +194,105 @@ class RestBackfiller:
     async def fetch_agg_trades(
         self, symbol: str, from_id: int, to_id: int | None = None
     ) -> tuple[list[Trade], int]:
+        """Page by `fromId` until the gap is closed (or a short page says nothing is newer).
+
+        With `max_pages` set, what the cap leaves of a closed gap is counted as unrecovered.
+        """
         out: list[Trade] = []
         next_id = from_id
-        for _ in range(self.max_pages):
-            params = {"symbol": symbol.upper(), "fromId": next_id, "limit": PAGE_LIMIT}
-            body = await self._get(AGG_TRADES_PATH, params, AGG_TRADES_WEIGHT)
-            rows = _agg_decoder.decode(body)
+        pages = 0
+        while True:
+            if self.max_pages is not None and pages >= self.max_pages:
+                log.warning(
+                    "%s aggTrades backfill stopped after %d pages at id %d (max_pages); "
+                    "the rest of the gap is counted unrecovered",
+                    symbol,
+                    self.max_pages,
+                    next_id,
+                )
+                break
+            rows = await self.agg_page(symbol, from_id=next_id)
+            pages += 1
             now_ns = time.time_ns()
             for r in rows:
                 if to_id is not None and r.a > to_id:
                     break
-                p, q = _positive(r.p), _positive(r.q)
-                if p is None or q is None or r.a < next_id:
+                t = agg_to_trade(symbol.upper(), r, now_ns)
+                if t is None or r.a < next_id:
                     self.invalid_rows += 1
                     continue
-                out.append(
-                    Trade(symbol.upper(), r.a, p, q, r.T, r.T, r.m, now_ns, "aggTrade", "MARKET")
-                )
+                out.append(t)
             if rows:
                 next_id = max(next_id, rows[-1].a + 1)
-            done = len(rows) < PAGE_LIMIT or (to_id is not None and next_id > to_id)
-            if done:
+            if len(rows) < PAGE_LIMIT or (to_id is not None and next_id > to_id):
                 break
-        else:
-            log.warning(
-                "%s aggTrades backfill stopped after %d pages at id %d",
-                symbol,
-                self.max_pages,
-                next_id,
-            )
         unrecovered = self._missing(out, from_id, to_id)
         return out, unrecovered
+
+    async def agg_page(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[RestAggTrade]:
+        """One `/fapi/v1/aggTrades` page: by `fromId`, or by a window shorter than 1 h.
+
+        Raises:
+            ValueError: both an id and a window, or a window of 1 h or more (the venue
+                answers -1128 / -1127 to those; asking is a bug of ours).
+            Throttled, BackfillError: see `_get`.
+        """
+        params: dict[str, object] = {"symbol": symbol.upper(), "limit": PAGE_LIMIT}
+        if from_id is not None:
+            if start_ms is not None or end_ms is not None:
+                raise ValueError("aggTrades: fromId cannot be combined with a time window")
+            params["fromId"] = from_id
+        if start_ms is not None and end_ms is not None:
+            if not 0 <= end_ms - start_ms < MAX_WINDOW_MS + 1:
+                raise ValueError(f"aggTrades window must be under 1 h, got {end_ms - start_ms} ms")
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        if end_ms is not None:
+            params["endTime"] = end_ms
+        return _agg_decoder.decode(await self._get(AGG_TRADES_PATH, params, AGG_TRADES_WEIGHT))
+
+    async def recent_trades(self, symbol: str) -> list[RestTrade]:
+        """The latest 1000 trades (`/fapi/v1/trades`), oldest first."""
+        params = {"symbol": symbol.upper(), "limit": PAGE_LIMIT}
+        rows = _trade_decoder.decode(await self._get(TRADES_PATH, params, TRADES_WEIGHT))
+        return sorted(rows, key=lambda r: r.id)
+
+    async def server_time_ms(self) -> tuple[int, int]:
+        """The venue clock (`/fapi/v1/time`) and the host clock at mid-request, both in ms."""
+        # One attempt, short timeout: the caller keeps its last offset and tries later, so
+        # a venue that is not up yet never delays the start.
+        self.budget.spend(TIME_WEIGHT)
+        t0 = time.time_ns()
+        try:
+            resp = await self._client.get(TIME_PATH, timeout=3.0)
+        except httpx.HTTPError as exc:
+            raise BackfillError(f"GET {TIME_PATH} failed: {exc!r}") from exc
+        t1 = time.time_ns()
+        if resp.status_code != 200:
+            raise BackfillError(f"GET {TIME_PATH}: HTTP {resp.status_code}")
+        return _time_decoder.decode(resp.content).serverTime, (t0 + t1) // 2_000_000
 
     async def fetch_recent_trades(
         self, symbol: str, from_id: int, to_id: int | None = None
     ) -> tuple[list[Trade], int]:
-        params = {"symbol": symbol.upper(), "limit": PAGE_LIMIT}
-        body = await self._get(TRADES_PATH, params, TRADES_WEIGHT)
-        rows = _trade_decoder.decode(body)
+        rows = await self.recent_trades(symbol)
         now_ns = time.time_ns()
         out: list[Trade] = []
-        for r in sorted(rows, key=lambda r: r.id):
+        for r in rows:
             if r.id < from_id or (to_id is not None and r.id > to_id):
                 continue
-            p, q = _positive(r.price), _positive(r.qty)
-            if p is None or q is None:
+            t = trade_to_trade(symbol.upper(), r, now_ns)
+            if t is None:
                 self.invalid_rows += 1
                 continue
-            out.append(
-                Trade(
-                    symbol.upper(),
-                    r.id,
-                    p,
-                    q,
-                    r.time,
-                    r.time,
-                    r.is_buyer_maker,
-                    now_ns,
-                    "trade",
-                    "MARKET",
-                )
-            )
+            out.append(t)
         oldest = min((r.id for r in rows), default=None)
         if to_id is None and oldest is not None and oldest > from_id:
             # Open-ended: ids between from_id and the oldest recent trade are gone.
@@ -250,9 +331,11 @@ class RestBackfiller:
                 self.throttled += 1
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 if attempt > self.max_retries or retry_after > self.max_retry_after_s:
-                    raise BackfillError(
+                    raise Throttled(
                         f"GET {path}: HTTP {resp.status_code}, Retry-After "
-                        f"{retry_after:.0f} s; giving up"
+                        f"{retry_after:.0f} s; giving up for now",
+                        resp.status_code,
+                        retry_after,
                     )
                 log.warning(
                     "GET %s: HTTP %d, backing off %.1f s", path, resp.status_code, retry_after

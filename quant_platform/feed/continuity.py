@@ -37,12 +37,15 @@ class Gap:
 class Status:
     """Classification of one observed trade.
 
-    `gap` is `(from_id, to_id)` of the ids skipped just before this trade.
+    `gap` is `(from_id, to_id)` of the ids skipped just before this trade;
+    `after_ms` is the time of the last trade before the gap (where a time-window
+    backfill starts).
     """
 
     new: bool
     duplicate: bool = False
     gap: tuple[int, int] | None = None
+    after_ms: int | None = None
 
 
 NEW = Status(new=True)
@@ -59,6 +62,7 @@ class TradeIdTracker:
     def __init__(self, max_open_gaps: int = MAX_OPEN_GAPS) -> None:
         self.max_open_gaps = max_open_gaps
         self._last: dict[tuple[str, str], int] = {}
+        self._last_ms: dict[tuple[str, str], int] = {}
         # Lowest id seen per stream: anything below it was never seen, so a late
         # frame there (held back at subscription start) is new, not a duplicate.
         self._first: dict[tuple[str, str], int] = {}
@@ -78,6 +82,7 @@ class TradeIdTracker:
         last = self._last.get(key)
         if last is None or tid == last + 1:
             self._last[key] = tid
+            self._last_ms[key] = trade.trade_time_ms
             if last is None:
                 self._first[key] = tid
             return NEW
@@ -89,9 +94,11 @@ class TradeIdTracker:
             self.duplicates += 1
             return DUPLICATE
         self._last[key] = tid
+        after_ms = self._last_ms.get(key)
+        self._last_ms[key] = trade.trade_time_ms
         gap = (last + 1, tid - 1)
         self._remember(key, gap)
-        return Status(new=True, gap=gap)
+        return Status(new=True, gap=gap, after_ms=after_ms)
 
     def fill(self, trade: Trade) -> bool:
         """Accept a backfilled trade if it is in an open gap or beyond the last id.
@@ -104,13 +111,87 @@ class TradeIdTracker:
         last = self._last.get(key)
         if last is None:
             self._last[key] = self._first[key] = tid
+            self._last_ms[key] = trade.trade_time_ms
             return True
         if tid > last:
             if tid > last + 1:
                 self._remember(key, (last + 1, tid - 1))
             self._last[key] = tid
+            self._last_ms[key] = trade.trade_time_ms
             return True
         return self._take(key, tid)
+
+    def seed(self, symbol: str, kind: str, last_id: int, last_ms: int) -> None:
+        """Start a stream at what the store already holds (daemon start after a stop or crash).
+
+        Later ids then continue it (or open a gap from `last_id + 1`); nothing is seeded if
+        the stream already moved past it.
+        """
+        key = (symbol, kind)
+        if self._last.get(key, -1) >= last_id:
+            return
+        self._last[key] = last_id
+        self._last_ms[key] = last_ms
+        self._first.setdefault(key, last_id)
+
+    def add_gap(self, symbol: str, kind: str, from_id: int, to_id: int) -> None:
+        """Register a hole found elsewhere (in the store) so a backfill may fill it."""
+        if from_id <= to_id:
+            self._insert((symbol, kind), from_id, to_id)
+
+    def take_range(self, symbol: str, kind: str, lo: int, hi: int) -> bool:
+        """Fill ids `lo..hi` at once (an aggTrade covering these trade ids) if all are open.
+
+        All or nothing: a range that overlaps an id already held would count it twice.
+        """
+        ranges = self._open.get((symbol, kind))
+        if not ranges or lo > hi:
+            return False
+        i = bisect.bisect_right(ranges, [lo, float("inf")]) - 1
+        if i < 0:
+            return False
+        a, b = ranges[i]
+        if not (a <= lo and hi <= b):
+            return False
+        self.filled += hi - lo + 1
+        pieces = ([[a, lo - 1]] if a < lo else []) + ([[hi + 1, b]] if hi < b else [])
+        ranges[i : i + 1] = pieces
+        if not ranges:
+            del self._open[(symbol, kind)]
+        return True
+
+    def open_count(self, symbol: str, kind: str, lo: int, hi: int) -> int:
+        """How many ids in `lo..hi` are still open."""
+        return sum(
+            max(0, min(b, hi) - max(a, lo) + 1) for a, b in self._open.get((symbol, kind), [])
+        )
+
+    def abandon(self, symbol: str, kind: str, lo: int, hi: int) -> int:
+        """Close the open ids in `lo..hi` as lost (counted by the caller); returns how many."""
+        key = (symbol, kind)
+        ranges = self._open.get(key)
+        if not ranges:
+            return 0
+        lost = 0
+        kept: list[list[int]] = []
+        for a, b in ranges:
+            if b < lo or a > hi:
+                kept.append([a, b])
+                continue
+            lost += min(b, hi) - max(a, lo) + 1
+            if a < lo:
+                kept.append([a, lo - 1])
+            if b > hi:
+                kept.append([hi + 1, b])
+        if kept:
+            self._open[key] = kept
+        else:
+            del self._open[key]
+        return lost
+
+    def last_time_ms(self, symbol: str, kind: str) -> int | None:
+        """Exchange time of the last id seen: where a time-window backfill starts."""
+        return self._last_ms.get((symbol, kind))
 
     def open_gaps(self, symbol: str | None = None, kind: str | None = None) -> list[Gap]:
         """Gaps not (yet) filled."""
@@ -144,12 +225,28 @@ class TradeIdTracker:
         self.gap_log.append(Gap(key[0], key[1], gap[0], gap[1]))
         if len(self.gap_log) > self.max_open_gaps:
             del self.gap_log[: len(self.gap_log) - self.max_open_gaps]
-        ranges = self._open.setdefault(key, [])
-        ranges.append([gap[0], gap[1]])  # new gaps are always above the old ones
+        self._insert(key, gap[0], gap[1])
+        ranges = self._open[key]
         if len(ranges) > self.max_open_gaps:
             dropped = ranges.pop(0)
             self.forgotten_gaps += 1
             log.warning("%s %s: too many open gaps, forgetting %d..%d", *key, *dropped)
+
+    def _insert(self, key: tuple[str, str], lo: int, hi: int) -> None:
+        """Add `lo..hi` to the sorted, disjoint open ranges, merging any overlap."""
+        ranges = self._open.setdefault(key, [])
+        if not ranges or ranges[-1][1] < lo - 1:
+            ranges.append([lo, hi])  # the common case: new gaps are above the old ones
+            return
+        merged: list[list[int]] = []
+        for a, b in ranges:
+            if b < lo - 1 or a > hi + 1:
+                merged.append([a, b])
+            else:
+                lo, hi = min(a, lo), max(b, hi)
+        merged.append([lo, hi])
+        merged.sort()
+        self._open[key] = merged
 
     def _take(self, key: tuple[str, str], tid: int) -> bool:
         ranges = self._open.get(key)

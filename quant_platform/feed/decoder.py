@@ -28,6 +28,7 @@ DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 DEFAULT_MAX_PAST_MS = 24 * 3600 * 1000
 DEFAULT_MAX_FUTURE_MS = 5 * 60 * 1000
 MAX_ID = 2**63 - 1  # ids land in a BIGINT column
+MAX_EVENT_LAG_MS = 24 * 3600 * 1000  # event time E within a day of the trade time T
 _INF = math.inf
 _FILL_TYPES: dict[str, FillType] = {f.value: f for f in FillType}
 
@@ -95,7 +96,7 @@ def _reject(reason: str) -> Decoded:
 def _identity(ev: TradeUnion) -> tuple[int, str, FillType] | None:
     """(trade id, stream kind, fill type) of a decoded event; None when the ids are invalid."""
     if type(ev) is AggTradeEvent:
-        if not 0 <= ev.a <= MAX_ID or ev.f > ev.l:
+        if not (0 <= ev.a <= MAX_ID and 0 <= ev.f <= ev.l <= MAX_ID):
             return None
         return ev.a, "aggTrade", FillType.MARKET
     if not 0 <= ev.t <= MAX_ID:
@@ -126,7 +127,14 @@ class TradeDecoder:
     `rejected` counts rejections per reason; `acks` counts control frames and
     non-trade events per type. Reasons: too_large, not_utf8, malformed_json,
     not_object, schema, bad_price, bad_qty, bad_id, unknown_symbol,
-    stale_time, future_time, venue_error.
+    stale_time, future_time, bad_event_time, venue_error.
+
+    Every number is range-checked before it can reach a BIGINT column: ids in
+    0..2^63-1, trade time `T` within the past/future window, event time `E`
+    within a day of `T`.
+    "Now" is the venue's clock: `clock_offset_ms` (venue minus host, kept by
+    `VenueClock` from `/fapi/v1/time`) is added to the local receive time, so a
+    host clock minutes off does not turn every frame into a stale/future reject.
     """
 
     def __init__(
@@ -143,6 +151,7 @@ class TradeDecoder:
         self.max_frame_bytes = max_frame_bytes
         self.max_past_ms = max_past_ms
         self.max_future_ms = max_future_ms
+        self.clock_offset_ms = 0  # venue clock minus host clock
         self.rejected: Counter[str] = Counter()
         self.acks: Counter[str] = Counter()
         self.accepted = 0
@@ -182,13 +191,18 @@ class TradeDecoder:
             self.rejected["unknown_symbol"] += 1
             return _reject("unknown_symbol")
         t_ms = ev.T
-        now_ms = receive_ns // 1_000_000
-        if t_ms < now_ms - self.max_past_ms:
+        now_ms = receive_ns // 1_000_000 + self.clock_offset_ms
+        lo_ms = now_ms - self.max_past_ms
+        hi_ms = now_ms + self.max_future_ms
+        if t_ms < lo_ms:
             self.rejected["stale_time"] += 1
             return _reject("stale_time")
-        if t_ms > now_ms + self.max_future_ms:
+        if t_ms > hi_ms:
             self.rejected["future_time"] += 1
             return _reject("future_time")
+        if not -MAX_EVENT_LAG_MS <= ev.E - t_ms <= MAX_EVENT_LAG_MS:  # 2**63 would wedge COPY
+            self.rejected["bad_event_time"] += 1
+            return _reject("bad_event_time")
         ident = _identity(ev)
         if ident is None:
             self.rejected["bad_id"] += 1

@@ -24,8 +24,9 @@ from quant_platform.feed.backoff import Backoff, TooManyFailures
 from quant_platform.feed.connection import ConnectionEvents, FeedConnection
 from quant_platform.feed.continuity import TradeIdTracker
 from quant_platform.feed.decoder import TradeDecoder
-from quant_platform.feed.gap_queue import GapQueue
 from quant_platform.feed.routes import plan_connections
+from quant_platform.feed.venue_clock import VenueClock
+from quant_platform.ingestion.gap_filler import GapFiller, GapRequest
 from quant_platform.ingestion.health_server import HealthServer
 from quant_platform.ingestion.live_analytics import LiveAnalytics
 from quant_platform.ingestion.metrics import FeedMetrics
@@ -34,6 +35,7 @@ from quant_platform.storage.batch_flusher import BatchFlusher
 from quant_platform.storage.metrics import StorageMetrics
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform.storage.redis_sink import RedisAnalyticsCache, RedisTickSink
+from quant_platform.storage.resume import read_resume_state
 from quant_platform.storage.tick_buffer import TickBuffer
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,19 @@ class IngestionDaemon:
             "unrecovered": 0,
             "reconnects": 0,
         }
-        self._gaps = GapQueue()  # overlapping gaps merge: one REST walk per range
+        self.gap_filler = GapFiller(
+            self.backfiller,
+            self.tracker,
+            self._accept,
+            self.counts,
+            on_recovered=self._on_recovered,
+            on_unrecovered=self.metrics.unrecovered.inc,
+        )
+        self.venue_clock = VenueClock(
+            self.backfiller.server_time_ms, self._set_clock_offset, settings.venue_time_refresh_s
+        )
+        self.resumed: dict[str, int] = {}
+        self._anchor = False
         self._last_trade_ns = 0
         self.connections: list[FeedConnection] = []
         # per-message lookups, built once: stream names and per-symbol counter children
@@ -106,6 +120,10 @@ class IngestionDaemon:
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = f"{trade.symbol.lower()}@{trade.kind}"
+            if trade.symbol not in self.resumed:
+                # A stream's first trade with nothing stored before it: store it at once,
+                # so a crash from here on has a stored id to resume from.
+                self._anchor = True
         status = self.tracker.observe(trade)
         if status.duplicate:
             self.counts["duplicates"] += 1
@@ -115,8 +133,20 @@ class IngestionDaemon:
             missing = status.gap[1] - status.gap[0] + 1
             self.counts["gap_trades"] += missing
             self.metrics.gaps.inc(missing)
-            self._gaps.put_nowait((trade.symbol, trade.kind, status.gap[0], status.gap[1]))
+            self.gap_filler.put(
+                GapRequest(
+                    trade.symbol,
+                    trade.kind,
+                    status.gap[0],
+                    status.gap[1],
+                    after_ms=status.after_ms,
+                    before_ms=trade.trade_time_ms,
+                )
+            )
         self._accept(trade)
+        if self._anchor:
+            self._anchor = False
+            self.flusher.flush_soon()
         return stream
 
     def _accept(self, trade: Any) -> None:
@@ -139,7 +169,16 @@ class IngestionDaemon:
             # Trades that happened while we were away may never be followed by another
             # trade on a quiet symbol: ask REST for everything after the last id we hold.
             for (symbol, kind), last in self.tracker.last_ids().items():
-                self._gaps.put_nowait((symbol, kind, last + 1, None))
+                self.gap_filler.put(
+                    GapRequest(
+                        symbol,
+                        kind,
+                        last + 1,
+                        None,
+                        after_ms=self.tracker.last_time_ms(symbol, kind),
+                        reason="reconnect",
+                    )
+                )
         log.info(
             "connected to %s (%s feed%s)", url, self.feed_name, ", reconnect" if reconnect else ""
         )
@@ -181,29 +220,78 @@ class IngestionDaemon:
         )
 
     # --- background tasks --------------------------------------------------------------
-    async def _backfill_worker(self) -> None:
-        while True:
-            symbol, kind, from_id, to_id = await self._gaps.get()
-            try:
-                trades, unrecovered = await self.backfiller.fetch(symbol, kind, from_id, to_id)
-            except Exception as exc:  # REST down or refused: counted, the daemon goes on
-                log.warning("backfill %s %s from %d failed: %s", symbol, kind, from_id, exc)
-                continue
-            got = 0
-            for t in trades:
-                if self.tracker.fill(t):
-                    self._accept(t)
-                    got += 1
-            self.counts["backfilled"] += got
-            self.metrics.backfilled.inc(got)
-            if unrecovered:
-                self.counts["unrecovered"] += unrecovered
-                self.metrics.unrecovered.inc(unrecovered)
-                log.warning(
-                    "%s: %d trades in the gap could not be recovered over REST", symbol, unrecovered
+    def _on_recovered(self, n: int, via_agg: int) -> None:
+        self.metrics.backfilled.inc(n)
+        if via_agg:
+            self.metrics.backfilled_via_agg.inc(via_agg)
+
+    def _set_clock_offset(self, offset_ms: int) -> None:
+        self.decoder.clock_offset_ms = offset_ms
+        self.metrics.clock_offset_ms.set(offset_ms)
+
+    async def resume_from_store(self) -> None:
+        """Continue each stream from the newest stored id: backfill what came meanwhile.
+
+        Runs before streaming starts. Seeds the id tracker with the newest stored id per
+        symbol (so the first live frame opens an exact gap) and queues an open-ended
+        backfill per symbol (for symbols that stay quiet) plus one per recent hole.
+        """
+        s = self.settings
+        try:
+            points, holes = await asyncio.to_thread(
+                read_resume_state,
+                s.database_url,
+                list(s.symbols),
+                self.kind,
+                lookback_s=s.resume_lookback_s,
+                hole_window_s=s.resume_hole_window_s,
+            )
+        except Exception as exc:  # noqa: BLE001 - DB away at start: stream anyway, say so
+            log.error(
+                "could not read the newest stored trade ids (%s): starting without a restart "
+                "backfill; trades published while the daemon was down are not recovered",
+                exc,
+            )
+            return
+        for p in points:
+            self.tracker.seed(p.symbol, p.kind, p.last_id, p.last_ms)
+            self.gap_filler.put(
+                GapRequest(
+                    p.symbol, p.kind, p.last_id + 1, None, after_ms=p.last_ms, reason="restart"
                 )
-            elif got:
-                log.info("backfilled %d %s trades of %s over REST", got, kind, symbol)
+            )
+        for h in holes:
+            self.tracker.add_gap(h.symbol, h.kind, h.from_id, h.to_id)
+            missing = h.to_id - h.from_id + 1
+            self.counts["gap_trades"] += missing
+            self.metrics.gaps.inc(missing)
+            self.gap_filler.put(
+                GapRequest(
+                    h.symbol,
+                    h.kind,
+                    h.from_id,
+                    h.to_id,
+                    after_ms=h.after_ms,
+                    before_ms=h.before_ms,
+                    reason="stored hole",
+                )
+            )
+        self.resumed = {p.symbol: p.last_id for p in points}
+        if points:
+            log.info(
+                "resuming %s streams after the newest stored ids (%s); %d stored holes queued",
+                self.kind,
+                ", ".join(f"{p.symbol} {p.last_id}" for p in points),
+                len(holes),
+            )
+
+    def _warn_queued_gaps(self) -> None:
+        if self.gap_filler.queued:
+            log.warning(
+                "stopping with %d gaps still queued for backfill: the next start resumes "
+                "from the newest stored ids and re-queues recent stored holes",
+                self.gap_filler.queued,
+            )
 
     async def _summary(self, every_s: float = 30.0) -> None:
         while True:
@@ -211,7 +299,8 @@ class IngestionDaemon:
             c = self.counts
             log.info(
                 "feed=%s kind=%s received=%d accepted=%d rejected=%d dup=%d gaps=%d backfilled=%d "
-                "reconnects=%d flushed=%d spooled=%d pending=%d db_up=%s analytics_ms=%.1f",
+                "unrecovered=%d backfill_queue=%d reconnects=%d flushed=%d spooled=%d pending=%d "
+                "db_up=%s analytics_ms=%.1f",
                 self.feed_name,
                 self.kind,
                 c["received"],
@@ -220,6 +309,8 @@ class IngestionDaemon:
                 c["duplicates"],
                 c["gap_trades"],
                 c["backfilled"],
+                c["unrecovered"],
+                self.gap_filler.queued,
                 c["reconnects"],
                 self.flusher.flushed_rows,
                 self.flusher.spooled_rows,
@@ -287,6 +378,8 @@ class IngestionDaemon:
             "spool_bytes": f.spool_bytes,
             "spool_alarm": f.spool_alarm,
             "dropped_rows": f.dropped_rows,
+            "backfill_queue": self.gap_filler.queued,
+            "venue_clock_offset_ms": self.venue_clock.offset_ms,
             "redis_up": self.redis_sink.up,
             "analytics_cycle_ms": self.live.last_cycle_ms,
             "analytics_age_s": round(time.time() - self.live.snapshot_time, 1)
@@ -357,13 +450,16 @@ class IngestionDaemon:
         self.metrics_port = server.port
         await self.flusher.start()
         await self.redis_sink.start()
+        await self.venue_clock.sync()
+        await self.resume_from_store()
         self.connections = self._plan()
         feed_tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in self.connections]
         keep = self.tasks.spawn
         helpers = [
             keep("flusher", lambda: _watch(self.flusher)),
             keep("redis-sink", lambda: _watch(self.redis_sink)),
-            keep("backfill", self._backfill_worker),
+            keep("backfill", self.gap_filler.run),
+            keep("venue-clock", self.venue_clock.run),
             keep("summary", self._summary),
             keep("analytics", lambda: self.live.run(self.stop, self.buffer.recent_arrays)),
         ]
@@ -389,6 +485,7 @@ class IngestionDaemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.live.close()
+        self._warn_queued_gaps()
         log.info("stopping: flushing %d pending trades", self.flusher.pending)
         await self.flusher.close()
         await self.redis_sink.close()

@@ -27,6 +27,24 @@ class FeedMetrics:
         self.unrecovered = Counter(
             "qp_feed_unrecovered_total", "gap trades REST could not return", registry=registry
         )
+        self.backfilled_via_agg = Counter(
+            "qp_feed_backfilled_via_agg_total",
+            "@trade ids older than /fapi/v1/trades reaches, recovered as stored aggTrades",
+            registry=registry,
+        )
+        self.backfill_throttled = Counter(
+            "qp_feed_backfill_throttled_total",
+            "REST backfill pauses on HTTP 429/418 Retry-After (the gap stays queued)",
+            registry=registry,
+        )
+        self.backfill_queue = Gauge(
+            "qp_feed_backfill_queue", "gaps waiting for a REST backfill", registry=registry
+        )
+        self.clock_offset_ms = Gauge(
+            "qp_feed_venue_clock_offset_ms",
+            "venue clock (/fapi/v1/time) minus host clock",
+            registry=registry,
+        )
         self.reconnects = Counter("qp_feed_reconnects_total", "reconnects", registry=registry)
         self.silent = Counter(
             "qp_feed_silent_streams_total",

@@ -3,7 +3,9 @@
 Faults apply per connection, so a test can watch one client suffer them:
 drops (every N s or after N data messages), stalls (silence, then the
 backlog), ack-then-silent streams, streams that feed and then go quiet (until
-the client subscribes to them again), and malformed/duplicate/out-of-order frames.
+the client subscribes to them again), malformed/duplicate/out-of-order frames,
+and blackouts (frames the venue published but this client never gets: a hole
+in the stream that only a REST backfill can fill).
 Malformed frames are extra noise (the real trade is still sent); duplicates
 resend a trade; out-of-order holds a frame back behind the next one.
 """
@@ -38,6 +40,8 @@ class FaultConfig:
     malformed_ratio: float = 0.0
     duplicate_ratio: float = 0.0
     out_of_order_ratio: float = 0.0
+    blackout_after_n: int | None = None
+    blackout_frames: int = 0
 
     def __post_init__(self) -> None:
         for name in ("malformed_ratio", "duplicate_ratio", "out_of_order_ratio"):
@@ -48,6 +52,10 @@ class FaultConfig:
             raise ValueError("drop_every_s must be > 0")
         if self.drop_after_n is not None and self.drop_after_n < 1:
             raise ValueError("drop_after_n must be >= 1")
+        if self.blackout_frames < 0 or (
+            self.blackout_after_n is not None and self.blackout_after_n < 0
+        ):
+            raise ValueError("blackout_after_n and blackout_frames must be >= 0")
         if self.stall_s < 0 or self.stall_every_s <= 0:
             raise ValueError("stall_s must be >= 0 and stall_every_s > 0")
         if self.mute_after_s < 0:
@@ -72,6 +80,8 @@ class FaultState:
     malformed: int = 0
     duplicated: int = 0
     reordered: int = 0
+    seen: int = 0  # data frames offered to this connection (sent or blacked out)
+    blacked_out: int = 0
 
     def should_drop(self, now: float) -> bool:
         c = self.cfg
@@ -94,6 +104,14 @@ class FaultState:
     def apply(self, frame: str) -> list[str]:
         """The frames to send in place of `frame` (possibly none, if held back)."""
         c = self.cfg
+        self.seen += 1
+        if (
+            c.blackout_after_n is not None
+            and self.seen > c.blackout_after_n
+            and self.blacked_out < c.blackout_frames
+        ):
+            self.blacked_out += 1
+            return []
         if not c.any_frame_faults:
             return [frame]
         out: list[str] = []

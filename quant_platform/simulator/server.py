@@ -6,9 +6,14 @@ WebSocket paths mirror the venue's 2026 routing: `/public/stream?streams=..`,
 only on its route (`trade` → /public, `aggTrade` → /market); the legacy
 unrouted `/stream` and `/ws` accept and acknowledge, then stay silent, as
 the venue does. REST (`/fapi/v1/aggTrades`, `/fapi/v1/trades`,
-`/fapi/v1/historicalTrades`, `/fapi/v1/klines`, `/health`) is served from the
-same in-memory history the stream was built from, so a backfill returns exactly
-the trades that were emitted (same ids, prices, times).
+`/fapi/v1/historicalTrades`, `/fapi/v1/klines`, `/fapi/v1/time`, `/health`) is
+served from the same in-memory history the stream was built from, so a backfill
+returns exactly the trades that were emitted (same ids, prices, times). As on
+Binance USD-M: aggTrades by `fromId` or by a window under one hour (never both),
+limit 1..1000 (default 500), weight 20; trades returns only the latest `limit`
+(max 1000), weight 5; a spent per-minute weight budget answers 429 with
+`Retry-After`; `fail_next_rest` forces 429/418. `clock_offset_ms` runs the
+venue's clock ahead of (or behind) the host's, for skew tests.
 
 With `history_s` the synthetic venue also has a past: at start it generates the
 last `history_s` seconds of trades (at `history_rate`) on the same market model
@@ -196,6 +201,7 @@ class ExchangeSimulator:
         history_rate: float | None = None,
         mark_price_interval_s: float = 1.0,
         clock_ms: Callable[[], int] | None = None,
+        clock_offset_ms: int = 0,
     ) -> None:
         self.symbols = tuple(s.upper() for s in symbols)
         self.host = host
@@ -234,6 +240,7 @@ class ExchangeSimulator:
         self.history_limit = history_limit
         self.weight_limit = weight_limit_per_min
         self.ping_interval_s = ping_interval_s
+        self.clock_offset_ms = clock_offset_ms
         self._fills: dict[str, list[SimFill]] = {s: [] for s in self.symbols}
         self._aggs: dict[str, list[SimAgg]] = {s: [] for s in self.symbols}
         self._clients: set[_Client] = set()
@@ -261,7 +268,7 @@ class ExchangeSimulator:
         if src is None:
             return
         t0 = time.perf_counter()
-        origin_ms = time.time_ns() // 1_000_000 - int(self.history_s * 1000)
+        origin_ms = time.time_ns() // 1_000_000 + self.clock_offset_ms - int(self.history_s * 1000)
         n = 0
         for order in src:
             ms = origin_ms + int(order.offset_s * 1000)
@@ -372,6 +379,15 @@ class ExchangeSimulator:
         """The next `n` REST calls answer `status` (429/418) with `Retry-After`."""
         self._forced.extend([(status, retry_after_s)] * n)
 
+    async def halt(self) -> None:
+        """Stop generating (the market closes); REST and connections stay up."""
+        if self._gen_task is not None:
+            self._gen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gen_task
+            self._gen_task = None
+        self.finished.set()
+
     async def wait_done(self, timeout: float = 10.0) -> None:
         """Until a finite source (total_trades, replay) has emitted everything."""
         await asyncio.wait_for(self.finished.wait(), timeout)
@@ -402,7 +418,7 @@ class ExchangeSimulator:
         log.info("simulator source exhausted after %d trades", self.generated)
 
     def _emit(self, order: SimOrder) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = time.time_ns() // 1_000_000 + self.clock_offset_ms
         symbol = order.agg.symbol
         if symbol not in self._fills:
             self._fills[symbol] = []
@@ -624,7 +640,7 @@ class ExchangeSimulator:
         if path == "/fapi/v1/ping":
             return 200, {}, {}
         if path == "/fapi/v1/time":
-            return 200, {"serverTime": int(time.time() * 1000)}, {}
+            return 200, {"serverTime": time.time_ns() // 1_000_000 + self.clock_offset_ms}, {}
         if path not in WEIGHTS:
             return 404, {"code": -1000, "msg": "Unknown path."}, {}
         ok, reset_s = self._spend(WEIGHTS[path])
@@ -718,7 +734,7 @@ class ExchangeSimulator:
             raise _RestError(-1120, f"Invalid interval {interval!r}: use one of 1m, 5m, 1h, ...")
         limit = arg("limit") or 500
         start, end = arg("startTime"), arg("endTime")
-        now = time.time_ns() // 1_000_000
+        now = time.time_ns() // 1_000_000 + self.clock_offset_ms
         if start is None:
             last = ((end if end is not None else now) // width) * width
             start = last - (limit - 1) * width

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
+import msgspec
 import psycopg
 
 from quant_platform.config import Settings
@@ -161,6 +162,11 @@ class BatchFlusher:
                 return
             self._overflow = loop.create_task(self._spill_new(), name="batch-flusher-overflow")
 
+    def flush_soon(self) -> None:
+        """Write what is pending now instead of at the next interval (e.g. a stream's first
+        trade, which anchors where the next start resumes)."""
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         """Rows accepted but not yet in the database, in memory (see `spool_rows` for disk)."""
@@ -258,11 +264,11 @@ class BatchFlusher:
                     for i in range(0, len(rows), self.batch_rows):
                         chunk = rows[i : i + self.batch_rows]
                         try:
-                            await asyncio.to_thread(self.spool.append, chunk)
+                            n = await asyncio.to_thread(self._spool_append, chunk)
                         except OSError as exc:
                             self._spool_refused(chunk, exc, keep=False)
                             continue
-                        self._count_spooled(len(chunk))
+                        self._count_spooled(n)
                 finally:
                     self._overflow_rows -= len(rows)
                 await self._refresh_spool_size()
@@ -422,9 +428,15 @@ class BatchFlusher:
                 log.info("drained %d spooled trades into the database", drained)
 
     def _reject(self, batch: list[Trade], exc: BaseException) -> None:
+        """Dead-letter rows; never raises for what a row contains (one bad row costs one row)."""
         if self._rejected is None:
             self._rejected = Spool(self.rejected_dir)
-        self._rejected.append(batch)
+        try:
+            self._rejected.append(batch)
+        except OSError:
+            raise  # the disk, not the row: the caller keeps the rows
+        except Exception:  # noqa: BLE001 - a row the spool cannot even encode
+            self._reject_as_text(batch)
         self.rejected_rows += len(batch)
         self._m_rows["rejected"].inc(len(batch))
         log.error(
@@ -434,6 +446,33 @@ class BatchFlusher:
             first_line(exc),
             self.rejected_dir,
         )
+
+    def _reject_as_text(self, batch: list[Trade]) -> None:
+        """Last resort for rows no encoder takes: their repr, one per line, for a human."""
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        with (self.rejected_dir / "unencodable.txt").open("a", encoding="utf-8") as fh:
+            for t in batch:
+                fh.write(repr(t) + "\n")
+
+    def _spool_append(self, batch: list[Trade]) -> int:
+        """Append `batch` to the spool (worker thread); returns the rows spooled.
+
+        A row the spool cannot encode (a number out of range) is dead-lettered on
+        its own and the rest is spooled, so one bad row never wedges the backlog.
+
+        Raises:
+            OSError: the disk refused (the caller keeps or drops the rows and counts them).
+        """
+        try:
+            self.spool.append(batch)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a row, not the disk: isolate it
+            bad_ids = {id(t) for t in batch if not _encodable(t)} or {id(batch[0])}
+            self._reject([t for t in batch if id(t) in bad_ids], exc)
+            rest = [t for t in batch if id(t) not in bad_ids]
+            return self._spool_append(rest) if rest else 0  # each level drops >= 1 row
+        return len(batch)
 
     async def _spill_to(self, keep_rows: int) -> None:
         """Move the oldest held batches to the spool until at most `keep_rows` stay in memory.
@@ -447,13 +486,13 @@ class BatchFlusher:
         while self._held and self._held_rows > keep_rows:
             batch = self._held[0]
             try:
-                await asyncio.to_thread(self.spool.append, batch)
+                n = await asyncio.to_thread(self._spool_append, batch)
             except OSError as exc:
                 self._spool_refused(batch, exc, keep=keep_rows == 0)
                 if keep_rows == 0:
                     break
             else:
-                self._count_spooled(len(batch))
+                self._count_spooled(n)
             self._held.popleft()
             self._held_rows -= len(batch)
         await self._refresh_spool_size()
@@ -507,3 +546,14 @@ class BatchFlusher:
     def _gauges(self) -> None:
         self.metrics.flusher_pending.set(self.pending)
         self.metrics.flusher_spool_rows.set(self.spool_rows)
+
+
+def _encodable(t: Trade) -> bool:
+    try:
+        _ROW_ENCODER.encode(t)
+    except Exception:  # noqa: BLE001 - whatever the encoder refuses
+        return False
+    return True
+
+
+_ROW_ENCODER = msgspec.msgpack.Encoder()

@@ -71,3 +71,28 @@ def test_open_gaps_are_bounded() -> None:
     for i in range(0, 20, 2):
         tr.observe(t(i))
     assert len(tr.open_gaps()) == 3 and tr.forgotten_gaps == 6
+
+
+def test_seed_from_store_take_range_abandon_and_merge() -> None:
+    tr = TradeIdTracker()
+    tr.seed("BTCUSDT", "trade", 100, 5_000)  # newest stored id at start
+    assert tr.last_id("BTCUSDT", "trade") == 100
+    assert tr.last_time_ms("BTCUSDT", "trade") == 5_000
+    s = tr.observe(Trade("BTCUSDT", 140, 1.0, 1.0, 9_000, 9_000, False, 0))
+    assert s.gap == (101, 139) and s.after_ms == 5_000  # the time window's start
+    # An aggTrade covering trade ids 105..110 fills them at once, all or nothing.
+    assert tr.take_range("BTCUSDT", "trade", 105, 110)
+    assert not tr.take_range("BTCUSDT", "trade", 108, 112)  # overlaps ids now held
+    assert not tr.take_range("BTCUSDT", "trade", 139, 141)  # straddles the gap's edge
+    assert tr.open_count("BTCUSDT", "trade", 101, 139) == 39 - 6
+    assert tr.abandon("BTCUSDT", "trade", 101, 120) == 4 + 10  # 101..104 and 111..120
+    assert [(g.from_id, g.to_id) for g in tr.open_gaps()] == [(121, 139)]
+    assert tr.abandon("BTCUSDT", "trade", 101, 120) == 0  # counted once only
+    # Holes found in the store merge with what is already open.
+    tr.add_gap("BTCUSDT", "trade", 130, 135)
+    tr.add_gap("BTCUSDT", "trade", 50, 60)
+    assert [(g.from_id, g.to_id) for g in tr.open_gaps()] == [(50, 60), (121, 139)]
+    assert tr.fill(t(55)) and not tr.fill(t(55))
+    # Seeding never moves a stream backwards.
+    tr.seed("BTCUSDT", "trade", 90, 1)
+    assert tr.last_id("BTCUSDT", "trade") == 140

@@ -191,3 +191,35 @@ def test_garbage_never_raises(raw: str | bytes) -> None:
     assert sum(d.rejected.values()) == (r.outcome == "rejected")
     if r.trade is not None:
         assert r.trade.price > 0 and r.trade.qty > 0
+
+
+def test_every_number_is_range_checked_before_it_can_reach_the_database() -> None:
+    d = TradeDecoder(SYMBOLS)
+    cases = {
+        wrap(agg(E=2**63)): "bad_event_time",  # reached COPY and wedged the writer before
+        wrap(agg(E=2**64 + 5)): "bad_event_time",
+        wrap(agg(E=-1)): "bad_event_time",
+        wrap(agg(a=2**63)): "bad_id",
+        wrap(agg(f=-1)): "bad_id",
+        wrap(agg(l=2**63)): "bad_id",
+        wrap(agg(f=5, l=4)): "bad_id",
+        wrap(trade(t=-1)): "bad_id",
+        wrap(trade(T=2**63)): "future_time",
+        wrap(trade(T=-(2**63))): "stale_time",
+    }
+    for frame, reason in cases.items():
+        r = d.decode(frame, NOW_NS)
+        assert r.reject_reason == reason, (frame, r)
+
+
+def test_time_is_judged_by_the_venue_clock() -> None:
+    """A host clock 6 min behind the venue: frames look 6 min in the future to it."""
+    d = TradeDecoder(SYMBOLS)
+    venue_ms = NOW_MS + 6 * 60_000
+    frame = wrap(agg(T=venue_ms, E=venue_ms + 1))
+    assert d.decode(frame, NOW_NS).reject_reason == "future_time"
+    d.clock_offset_ms = 6 * 60_000  # what VenueClock reads from /fapi/v1/time
+    assert d.decode(frame, NOW_NS).trade is not None
+    d.clock_offset_ms = -6 * 60_000
+    behind = NOW_MS - 6 * 60_000
+    assert d.decode(wrap(agg(T=behind, E=behind)), NOW_NS).trade is not None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import psycopg
 import redis
 
@@ -55,10 +57,13 @@ async def run_daemon(
     settle: Callable[[IngestionDaemon], bool] | None = None,
     timeout: float = 60.0,
     alerts: bool = False,
+    sim_kwargs: dict[str, object] | None = None,
     **extra: object,
 ) -> tuple[ExchangeSimulator, IngestionDaemon, int]:
     """Stream `total` trades through the daemon, run `during`, wait until settled, stop it."""
-    sim = ExchangeSimulator(SYMBOLS, rate=rate, total_trades=total, seed=11, faults=faults)
+    sim = ExchangeSimulator(
+        SYMBOLS, rate=rate, total_trades=total, seed=11, faults=faults, **(sim_kwargs or {})
+    )
     await sim.start()
     settings = daemon_settings(base, sim, data_dir, **extra)
     daemon = IngestionDaemon(settings, metrics_port=0)
@@ -109,3 +114,21 @@ def redis_stream_total(redis_url: str, prefix: str) -> int:
     client = redis.Redis.from_url(redis_url)
     keys = RedisKeys(prefix)
     return sum(int(client.xlen(keys.ticks(s))) for s in SYMBOLS)
+
+
+def wait_accepting(metrics_port: int, proc: subprocess.Popen, timeout: float = 90.0) -> dict:
+    """Poll a daemon process's /health until it has accepted trades (imports are slow
+    on a loaded machine, so a fixed sleep is not enough); returns the health JSON."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{metrics_port}/health"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("daemon process exited before accepting trades")
+        try:
+            body = httpx.get(url, timeout=2.0).json()
+            if body["counts"]["accepted"] > 0:
+                return body
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"daemon accepted nothing within {timeout:.0f} s")

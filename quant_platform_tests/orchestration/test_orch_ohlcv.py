@@ -179,3 +179,49 @@ def test_resample_job_evaluates_the_ohlcv_checks(
     assert result.success
     evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evals == {"ohlcv_consistency": True, "ohlcv_matches_trades": True}
+
+
+def test_one_kind_per_symbol_minute_trade_preferred_never_both_summed(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    """A trade and an aggTrade with the same id and ms are two rows (0007's key), and a bar
+    uses @trade rows when its minute has any, else @aggTrade rows, never their sum."""
+    trades = synthetic_trades(["BTCUSDT"], H10, H10 + timedelta(minutes=2), 400, seed=5)
+    seed_frame(db, trades)
+    # The same trades again as aggTrades, plus aggTrades alone in a later minute (a gap
+    # filled from aggTrades: no @trade row there).
+    alone = synthetic_trades(
+        ["BTCUSDT"], H10 + timedelta(minutes=5), H10 + timedelta(minutes=6), 50, seed=6
+    )
+    for frame in (trades, alone):
+        with db.cursor().copy(
+            "COPY trades (time, symbol, trade_id, price, qty, is_buyer_maker, event_time,"
+            " receive_time, kind) FROM STDIN"
+        ) as cp:
+            for r in frame.itertuples(index=False):
+                t = r.time.to_pydatetime()
+                cp.write_row(
+                    (
+                        t,
+                        r.symbol,
+                        int(r.trade_id),
+                        r.price,
+                        r.qty,
+                        r.is_buyer_maker,
+                        t,
+                        t,
+                        "aggTrade",
+                    )
+                )
+    n = db.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
+    assert n == 2 * len(trades) + len(alone)  # same (symbol, id, time): no shadowing
+    assert materialize(
+        [ohlcv], partition_key="2026-01-05-10:00", resources=resources, instance=instance
+    ).success
+    got = db_bars(db, H10, H10 + timedelta(hours=1))
+    one_m = got.xs("1m", level="interval", drop_level=False)
+    want = pd.concat([pandas_bars(trades, "1min", "1m"), pandas_bars(alone, "1min", "1m")]).astype(
+        float
+    )
+    assert list(one_m.index) == list(want.index)
+    np.testing.assert_allclose(one_m.to_numpy(), want.to_numpy(), rtol=1e-9)

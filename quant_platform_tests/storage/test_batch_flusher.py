@@ -322,3 +322,47 @@ def test_spool_alarm_before_its_limit_and_drops_counted_at_it(
     assert reg.get_sample_value("qp_flusher_spool_alarm") == 1
     assert reg.get_sample_value("qp_flusher_rows_total", {"outcome": "dropped"}) == f.dropped_rows
     assert Spool(s.spool_dir).size_bytes() <= s.spool_max_bytes
+
+
+def test_numbers_out_of_range_cost_one_row_each_never_wedge_the_writer_or_spool(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """E >= 2**63 fails COPY's int8 (OverflowError), 2**64 even the spool's encoder."""
+    good = trades(200)
+    huge_e = Trade("BTCUSDT", 50_000, 1.0, 1.0, T0, 2**63, False, time.time_ns())
+    huger_e = Trade("BTCUSDT", 50_001, 1.0, 1.0, T0, 2**64, False, time.time_ns())
+    batch = good[:50] + [huge_e] + good[50:120] + [huger_e] + good[120:]
+
+    async def db_up() -> BatchFlusher:
+        flusher = BatchFlusher(settings.model_copy(update={"flush_interval_s": 60.0}))
+        await flusher.start()
+        flusher.add_many(batch)
+        await flusher.close()
+        return flusher
+
+    f = asyncio.run(db_up())
+    assert count(settings.database_url) == (200, 200)
+    assert f.rejected_rows == 2 and f.db_up and f.pending == 0
+    assert "50001" in (f.rejected_dir / "unencodable.txt").read_text()
+
+    # Database unreachable: the backlog spills to the spool; the unencodable row is
+    # dead-lettered alone and everything else is spooled (nothing stays wedged in memory).
+    down = load_settings(
+        database_url="postgresql://qp@127.0.0.1:1/none",
+        data_dir=tmp_path,
+        flush_interval_s=0.05,
+        spool_memory_rows=1000,
+    )
+
+    async def db_down() -> BatchFlusher:
+        flusher = BatchFlusher(down, retry_base_s=0.05, retry_cap_s=0.1)
+        await flusher.start()
+        flusher.add_many(batch)
+        await flusher.close()
+        return flusher
+
+    g = asyncio.run(db_down())
+    assert g.pending == 0
+    assert Spool(down.spool_dir).rows() == 201  # 200 good + E = 2**63 (encodable, not COPY-able)
+    assert g.rejected_rows == 1
+    assert "50001" in (g.rejected_dir / "unencodable.txt").read_text()

@@ -37,16 +37,29 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('qp:ohlcv:resample'))"
 
 _DELETE_SQL = "DELETE FROM ohlcv WHERE bucket >= %(start)s AND bucket < %(end)s"
 
-# First/last by (time, trade_id): trades in the same millisecond keep exchange order.
+# One kind per (symbol, minute), never both summed: @trade rows when the minute has any,
+# else @aggTrade rows (the stream fell back, or a gap older than /fapi/v1/trades reaches
+# was filled from aggTrades). An aggTrade is the sum of the trades it covers, so adding
+# both kinds would count the same volume twice. First/last by (time, trade_id): trades
+# in the same millisecond keep exchange order.
 _INSERT_1M_SQL = """
+WITH src AS (
+    SELECT time_bucket(%(width)s::interval, time) AS bucket, symbol, kind, time, trade_id,
+           price, qty, is_buyer_maker
+    FROM trades
+    WHERE time >= %(start)s AND time < %(end)s
+), pick AS (
+    SELECT bucket, symbol,
+           CASE WHEN bool_or(kind = 'trade') THEN 'trade' ELSE 'aggTrade' END AS kind
+    FROM src GROUP BY 1, 2
+)
 INSERT INTO ohlcv (bucket, symbol, interval, open, high, low, close, volume,
                    quote_volume, vwap, trade_count, buy_volume)
-SELECT time_bucket(%(width)s::interval, time) AS bucket, symbol, '1m',
+SELECT src.bucket, src.symbol, '1m',
        first(price, (time, trade_id)), max(price), min(price), last(price, (time, trade_id)),
        sum(qty), sum(price * qty), sum(price * qty) / NULLIF(sum(qty), 0), count(*),
        coalesce(sum(qty) FILTER (WHERE NOT is_buyer_maker), 0)
-FROM trades
-WHERE time >= %(start)s AND time < %(end)s
+FROM src JOIN pick USING (bucket, symbol, kind)
 GROUP BY 1, 2
 """
 

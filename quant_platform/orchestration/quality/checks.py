@@ -79,6 +79,11 @@ LEFT JOIN LATERAL (
            coalesce(sum(qty) FILTER (WHERE NOT is_buyer_maker), 0) AS buy_volume
     FROM trades
     WHERE symbol = s.symbol AND time >= s.bucket AND time < s.bucket + interval '1 minute'
+      -- the bar's own kind preference: @trade rows if the minute has any, else @aggTrade
+      AND kind = CASE WHEN EXISTS (
+              SELECT 1 FROM trades x WHERE x.symbol = s.symbol AND x.kind = 'trade'
+                AND x.time >= s.bucket AND x.time < s.bucket + interval '1 minute')
+          THEN 'trade' ELSE 'aggTrade' END
 ) t ON true
 """
 _FIELDS = ("open", "high", "low", "close", "volume", "trade_count", "buy_volume")
@@ -122,7 +127,8 @@ def ohlcv_matches_trades(config: SampleConfig, timescale: TimescaleResource) -> 
 
 
 # A (symbol, kind, trade_id) stored twice means the idempotent writer was bypassed
-# (the unique key includes time, so a replay with a shifted timestamp slips through).
+# (the unique key (symbol, kind, trade_id, time) includes time, so a replay with a
+# shifted timestamp slips through).
 _DUP_SQL = """
 SELECT symbol, count(*) FROM (
     SELECT symbol, kind, trade_id FROM trades
