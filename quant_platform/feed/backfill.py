@@ -155,7 +155,7 @@ class RestBackfiller:
         rest_url: str,
         *,
         budget: WeightBudget | None = None,
-        max_pages: int | None = None,
+        max_pages: int = 50,
         max_retries: int = 4,
         max_retry_after_s: float = 120.0,
         timeout_s: float = 10.0,
@@ -196,23 +196,13 @@ class RestBackfiller:
     ) -> tuple[list[Trade], int]:
         """Page by `fromId` until the gap is closed (or a short page says nothing is newer).
 
-        With `max_pages` set, what the cap leaves of a closed gap is counted as unrecovered.
+        No page cap (`max_pages` bounds other paged endpoints, e.g. fundingRate): a gap
+        is read to its end, and ids the venue does not return are counted unrecovered.
         """
         out: list[Trade] = []
         next_id = from_id
-        pages = 0
         while True:
-            if self.max_pages is not None and pages >= self.max_pages:
-                log.warning(
-                    "%s aggTrades backfill stopped after %d pages at id %d (max_pages); "
-                    "the rest of the gap is counted unrecovered",
-                    symbol,
-                    self.max_pages,
-                    next_id,
-                )
-                break
             rows = await self.agg_page(symbol, from_id=next_id)
-            pages += 1
             now_ns = time.time_ns()
             for r in rows:
                 if to_id is not None and r.a > to_id:
