@@ -90,6 +90,7 @@ class IngestionDaemon:
             self.counts,
             on_recovered=self._on_recovered,
             on_unrecovered=self.metrics.unrecovered.inc,
+            on_throttled=self.metrics.backfill_throttled.inc,
         )
         self.venue_clock = VenueClock(
             self.backfiller.server_time_ms, self._set_clock_offset, settings.venue_time_refresh_s
@@ -297,6 +298,7 @@ class IngestionDaemon:
         while True:
             await asyncio.sleep(every_s)
             c = self.counts
+            self.metrics.backfill_queue.set(self.gap_filler.queued)
             log.info(
                 "feed=%s kind=%s received=%d accepted=%d rejected=%d dup=%d gaps=%d backfilled=%d "
                 "unrecovered=%d backfill_queue=%d reconnects=%d flushed=%d spooled=%d pending=%d "
@@ -340,6 +342,7 @@ class IngestionDaemon:
 
     def health(self) -> dict[str, Any]:
         """The /health document; `ok` is false with every reason listed in `problems`."""
+        self.metrics.backfill_queue.set(self.gap_filler.queued)
         connected = sum(1 for c in self.connections if c.connected)
         silent_now = sorted({s for c in self.connections for s in c.silent_now})
         f = self.flusher

@@ -106,6 +106,7 @@ class GapFiller:
         *,
         on_recovered: Callable[[int, int], None] | None = None,
         on_unrecovered: Callable[[int], None] | None = None,
+        on_throttled: Callable[[], None] | None = None,
         max_attempts: int = 8,
         retry_cap_s: float = 60.0,
     ) -> None:
@@ -118,6 +119,7 @@ class GapFiller:
         counts.setdefault("backfill_failures", 0)
         self.on_recovered = on_recovered
         self.on_unrecovered = on_unrecovered
+        self.on_throttled = on_throttled
         self.max_attempts = max_attempts
         self.retry_cap_s = retry_cap_s
         self._queue: collections.deque[GapRequest] = collections.deque()
@@ -160,6 +162,8 @@ class GapFiller:
                 await self._handle(req)
             except Throttled as exc:
                 self.counts["throttled"] += 1
+                if self.on_throttled is not None:
+                    self.on_throttled()
                 wait = max(exc.retry_after_s, 1.0)
                 log.warning(
                     "backfill %s %s paused %.0f s (HTTP %d, Retry-After); the gap %d..%s "
