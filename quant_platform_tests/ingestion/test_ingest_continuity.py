@@ -34,19 +34,28 @@ def stored_ids(database_url: str, kind: str) -> dict[str, list[int]]:
     return out
 
 
-def settled() -> Callable[[IngestionDaemon], bool]:
-    """Settled: no gap queued or in flight, nothing pending, database up."""
+def settled(sim_box: list[ExchangeSimulator], kind: str) -> Callable[[IngestionDaemon], bool]:
+    """Settled: the daemon holds each symbol's last published id, no gap is queued or in
+    flight, nothing is pending, the database is up (a loaded machine can lag the venue)."""
 
     def done(d: IngestionDaemon) -> bool:
+        sim = sim_box[0]
+        for s in SYMBOLS:
+            ids = sim.agg_history(s) if kind == "aggTrade" else sim.history(s)
+            last = ids[-1].agg_id if kind == "aggTrade" else ids[-1].trade_id
+            if d.tracker.last_id(s, kind) != last:
+                return False
         return d.gap_filler.idle() and d.flusher.pending == 0 and d.flusher.db_up
 
     return done
 
 
-async def _wait_then_settle(sim: ExchangeSimulator, d: IngestionDaemon) -> None:
-    await sim.wait_done(60)
-    for _ in range(20):  # the last frames reach the daemon
-        await asyncio.sleep(0.1)
+def _waiter(sim_box: list[ExchangeSimulator]):  # noqa: ANN202 - test helper
+    async def wait(sim: ExchangeSimulator, d: IngestionDaemon) -> None:
+        sim_box.append(sim)
+        await sim.wait_done(60)
+
+    return wait
 
 
 @pytest.mark.timeout(120)
@@ -54,6 +63,7 @@ def test_rest_only_gap_of_5000_aggtrades_is_stored_exactly(
     settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     faults = FaultConfig(blackout_after_n=300, blackout_frames=5000)
+    box: list[ExchangeSimulator] = []
     sim, daemon, code = asyncio.run(
         run_daemon(
             settings,
@@ -62,8 +72,8 @@ def test_rest_only_gap_of_5000_aggtrades_is_stored_exactly(
             rate=4000,
             faults=faults,
             stream="aggTrade",
-            during=_wait_then_settle,
-            settle=settled(),
+            during=_waiter(box),
+            settle=settled(box, "aggTrade"),
         )
     )
     assert code == 0
@@ -82,6 +92,7 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
     settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     faults = FaultConfig(blackout_after_n=400, blackout_frames=3000)
+    box: list[ExchangeSimulator] = []
     sim, daemon, code = asyncio.run(
         run_daemon(
             settings,
@@ -90,8 +101,8 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
             rate=4000,
             faults=faults,
             stream="trade",
-            during=_wait_then_settle,
-            settle=settled(),
+            during=_waiter(box),
+            settle=settled(box, "trade"),
         )
     )
     assert code == 0
@@ -126,11 +137,13 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
 def test_418_with_retry_after_during_backfill_drops_nothing(
     settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
+    box: list[ExchangeSimulator] = []
+
     async def during(sim: ExchangeSimulator, d: IngestionDaemon) -> None:
         # Every backfill request of the first few answers 418 with Retry-After: 1 s;
         # more than one request waits out, so the gap is parked and re-queued too.
         sim.fail_next_rest(8, status=418, retry_after_s=1.0)
-        await _wait_then_settle(sim, d)
+        await _waiter(box)(sim, d)
 
     faults = FaultConfig(blackout_after_n=300, blackout_frames=2500)
     sim, daemon, code = asyncio.run(
@@ -142,7 +155,7 @@ def test_418_with_retry_after_during_backfill_drops_nothing(
             faults=faults,
             stream="aggTrade",
             during=during,
-            settle=settled(),
+            settle=settled(box, "aggTrade"),
         )
     )
     assert code == 0
