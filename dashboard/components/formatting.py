@@ -54,10 +54,11 @@ def csv(df: pd.DataFrame) -> bytes:
 
 
 def download(label: str, df: pd.DataFrame, name: str, key: str) -> None:
+    """A CSV download; spaces in the name (the "live 1s" timeframe) become underscores."""
     st.download_button(
         f":material/download: {label}",
         csv(df),
-        file_name=name,
+        file_name="_".join(name.split()),
         mime="text/csv",
         key=key,
         on_click="ignore",

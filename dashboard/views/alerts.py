@@ -66,23 +66,25 @@ def rule_editor(frame: Frame) -> None:
     symbols = list(frame.settings.symbols)
     pairs = [f"{y}/{x}" for y, x in frame.settings.pair_list]
     with frame.guard("Rule editor"):
+        st.markdown("**Add a rule**")
+        # Outside the form so choosing a kind redraws the form with only the fields it uses
+        # (a threshold for the built-in kinds, an expression for custom rules).
+        kind = st.selectbox("Kind", alert_q.RULE_KINDS, key="rule_kind")
         with st.form("add_rule", clear_on_submit=False):
-            st.markdown("**Add a rule**")
             st.caption(
                 "A rule fires once when its condition starts to hold, then re-arms only after "
                 "the condition clears (hysteresis), never sooner than its cooldown. "
                 "*Repeat every* makes it fire again while it stays active."
             )
-            c = st.columns([2, 1.5, 1.5, 1, 1])
+            c = st.columns([2, 1.5, 1, 1])
             name = c[0].text_input("Name", key="rule_name", placeholder="btc-eth-z-high")
-            kind = c[1].selectbox("Kind", alert_q.RULE_KINDS, key="rule_kind")
-            target = c[2].selectbox("Target", ["*", *pairs, *symbols], key="rule_target")
-            severity = c[3].selectbox("Severity", alert_q.SEVERITIES, index=1, key="rule_severity")
-            cooldown = c[4].number_input(
+            target = c[1].selectbox("Target", ["*", *pairs, *symbols], key="rule_target")
+            severity = c[2].selectbox("Severity", alert_q.SEVERITIES, index=1, key="rule_severity")
+            cooldown = c[3].number_input(
                 "Cooldown (s)", 0.0, 86400.0, 60.0, step=10.0, key="rule_cooldown"
             )
-            c2 = st.columns([1, 1, 3])
-            repeat = c2[1].number_input(
+            c2 = st.columns([1, 1, 3] if kind != "custom" else [1, 4])
+            repeat = c2[0].number_input(
                 "Repeat every (s)",
                 min_value=1.0,
                 max_value=86400.0,
@@ -94,23 +96,24 @@ def rule_editor(frame: Frame) -> None:
                 "after the condition clears. Set this to fire again every N seconds while "
                 "it stays active (never more often than the cooldown).",
             )
-            threshold = c2[0].number_input(
-                "Threshold",
-                value=2.0,
-                step=0.1,
-                format="%.4f",
-                key="rule_threshold",
-                help="; ".join(
-                    f"{k}: {key} — {meaning}"
-                    for k, (key, _, _, meaning) in alert_q.KIND_PARAM.items()
-                ),
-            )
-            expression = c2[2].text_input(
-                "Expression (custom rules only)",
-                key="rule_expression",
-                placeholder="abs(zscore) > 2.5 and correlation > 0.7",
-                help="Metric names: " + ", ".join(sorted(alert_q.EXPRESSION_METRICS)),
-            )
+            threshold, expression = 0.0, ""
+            if kind == "custom":
+                expression = c2[1].text_input(
+                    "Expression",
+                    key="rule_expression",
+                    placeholder="abs(zscore) > 2.5 and correlation > 0.7",
+                    help="Metric names: " + ", ".join(sorted(alert_q.EXPRESSION_METRICS)),
+                )
+            else:
+                param = alert_q.KIND_PARAM.get(kind)
+                threshold = c2[1].number_input(
+                    "Threshold",
+                    value=2.0,
+                    step=0.1,
+                    format="%.4f",
+                    key="rule_threshold",
+                    help=f"{param[0]}: the {param[3]}" if param else None,
+                )
             submitted = st.form_submit_button("Add rule", type="primary")
         if submitted:
             params = (

@@ -61,6 +61,14 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _row(*cells: str) -> str:
+    """One line of `qp alerts list`: fixed-width columns so the header lines up."""
+    on, name, kind, target, severity, cooldown, repeat, cond = cells
+    return (
+        f"{on:<3} {name:<24} {kind:<18} {target:<18} {severity:<8} {cooldown:<9} {repeat:<7} {cond}"
+    )
+
+
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rules = _store(settings).list_rules()
@@ -72,15 +80,13 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     if not rules:
         print("no alert rules (add one with `qp alerts add` or `qp alerts load FILE`)")
         return 0
+    print(_row("on", "name", "kind", "target", "severity", "cooldown", "repeat", "condition"))
     for r in rules:
         cond = r.expression if r.kind == "custom" else json.dumps(dict(r.params), sort_keys=True)
         cd = "default" if r.cooldown_s is None else f"{r.cooldown_s:g}s"
         rep = "once" if r.repeat_s is None else f"{r.repeat_s:g}s"
-        state = "on " if r.enabled else "off"
-        print(
-            f"{state} {r.name:<24} {r.kind:<18} {r.target:<18} {r.severity:<8} "
-            f"cooldown={cd:<8} repeat={rep:<6} {cond}"
-        )
+        on = "yes" if r.enabled else "no"
+        print(_row(on, r.name, r.kind, r.target, r.severity, cd, rep, cond))
     return 0
 
 

@@ -119,7 +119,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--symbols", type=_symbols, default=None, help="comma-separated (default QP_SYMBOLS)"
     )
     p.add_argument("--rate", type=float, default=20.0, help="trades per second across symbols")
-    p.add_argument("--mode", choices=["synthetic", "replay"], default="synthetic")
+    p.add_argument(
+        "--mode",
+        choices=["synthetic", "replay"],
+        default="synthetic",
+        help="synthetic: generated market (default); replay: recorded venue files (--replay-file)",
+    )
     p.add_argument(
         "--replay-file",
         action="append",
@@ -141,10 +146,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--silent-streams", default="", help="streams acked but never fed, e.g. btcusdt@trade"
     )
-    p.add_argument("--malformed-ratio", type=_ratio, default=0.0)
-    p.add_argument("--duplicate-ratio", type=_ratio, default=0.0)
-    p.add_argument("--out-of-order-ratio", type=_ratio, default=0.0)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--malformed-ratio",
+        type=_ratio,
+        default=0.0,
+        help="share of frames followed by an extra malformed frame, 0..1 (default 0)",
+    )
+    p.add_argument(
+        "--duplicate-ratio",
+        type=_ratio,
+        default=0.0,
+        help="share of frames sent twice, 0..1 (default 0)",
+    )
+    p.add_argument(
+        "--out-of-order-ratio",
+        type=_ratio,
+        default=0.0,
+        help="share of frames held back behind the next one, 0..1 (default 0)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="random seed: the same seed gives the same market"
+    )
     p.add_argument("--total", type=int, default=None, help="stop emitting after N trades")
     p.add_argument(
         "--history-hours",

@@ -270,9 +270,16 @@ def test_cli_round_trip(
     y.write_text("rules:\n  - {name: v, kind: volatility_spike, params: {k: 3}}\n")
     assert qp("load", str(y)) == 0
     assert qp("delete", "c") == 0 and qp("delete", "c") == 1
+    capsys.readouterr()
     assert qp("list") == 0
     out = capsys.readouterr().out
     assert "volatility_spike" in out and " c " not in out
+    # a header row names the columns, and each column starts where its header does
+    header, *rows = out.splitlines()
+    assert header.split() == ["on", "name", "kind", "target", "severity", "cooldown", "condition"]
+    v = next(r for r in rows if " v " in r)
+    assert v.index("volatility_spike") == header.index("kind")
+    assert v.index("60s") == header.index("cooldown")
     AlertStore(settings.database_url).insert_event(
         AlertEvent("v", None, "volatility_spike", "BTCUSDT", "info", "BTCUSDT: spike", {}, 1e9)
     )

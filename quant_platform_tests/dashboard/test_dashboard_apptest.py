@@ -12,6 +12,7 @@ import redis as redis_lib
 from dashboard_seed import END, X, Y, seed_database, seed_redis
 from page_harness import page_test
 from page_harness import run as run_page
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from quant_platform.config import get_settings
@@ -83,8 +84,21 @@ def test_renders_with_no_data(app_env: None, db: psycopg.Connection) -> None:
 
 
 def test_renders_seeded_data_with_charts_and_csv(
-    app_env: None, db: psycopg.Connection, redis_url: str, redis_prefix: str
+    app_env: None,
+    db: psycopg.Connection,
+    redis_url: str,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    file_names: list[str] = []
+    load = MemoryMediaFileStorage.load_and_get_id
+
+    def recording_load(self, data, mimetype, kind, filename=None):  # type: ignore[no-untyped-def]
+        if filename:
+            file_names.append(filename)
+        return load(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording_load)
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     at = _run()
@@ -126,6 +140,9 @@ def test_renders_seeded_data_with_charts_and_csv(
     at = _run(at)
     assert len(at.get("plotly_chart")) == 4
     assert "No live ticks" not in _texts(at)
+    # CSV file names never contain spaces, the live timeframe included
+    assert f"bars_{Y}_{X}_live_1s.csv" in file_names, file_names
+    assert not [n for n in file_names if " " in n]
     assert END.year == 2026  # seeded bars are in the past: 1m view still shows them (newest N)
 
 
@@ -133,8 +150,12 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(
     app_env: None, db: psycopg.Connection
 ) -> None:
     at = run_page(page_test("alerts"))
-    at.text_input(key="rule_name").input("btc-eth-z")
     at.selectbox(key="rule_kind").set_value("zscore")
+    at = _run(at)
+    # a built-in kind asks for a threshold and no expression
+    assert "rule_threshold" in _keys(at, "number_input")
+    assert "rule_expression" not in _keys(at, "text_input")
+    at.text_input(key="rule_name").input("btc-eth-z")
     at.selectbox(key="rule_target").set_value(f"{Y}/{X}")
     at.number_input(key="rule_threshold").set_value(2.5)
     at.number_input(key="rule_repeat").set_value(300.0)
@@ -146,8 +167,12 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(
     assert rules["repeat_s"][0] == 300.0  # "repeat every" reaches the table the engine reads
 
     # a bad custom rule: every problem is listed, nothing is stored
-    at.text_input(key="rule_name").input("bad rule!")
     at.selectbox(key="rule_kind").set_value("custom")
+    at = _run(at)
+    # a custom rule asks for an expression and hides the threshold
+    assert "rule_threshold" not in _keys(at, "number_input")
+    assert "rule_expression" in _keys(at, "text_input")
+    at.text_input(key="rule_name").input("bad rule!")
     at.text_input(key="rule_expression").input("__import__('os').system('id')")
     _submit(at)
     at = _run(at)
@@ -160,9 +185,9 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(
     assert len(alert_q.list_rules(db)) == 1
 
     # a duplicate name is rejected too
-    at.text_input(key="rule_name").input("btc-eth-z")
     at.selectbox(key="rule_kind").set_value("zscore")
-    at.text_input(key="rule_expression").input("")
+    at = _run(at)
+    at.text_input(key="rule_name").input("btc-eth-z")
     _submit(at)
     at = _run(at)
     assert "already exists" in "\n".join(e.value for e in at.error)
@@ -175,6 +200,11 @@ def test_rule_editor_adds_toggles_deletes_and_rejects(
     at = _run(at)
     assert alert_q.list_rules(db).empty
     assert "Deleted rule 'btc-eth-z'" in _texts(at)
+
+
+def _keys(at: AppTest, element: str) -> set[str]:
+    """Widget keys of one element type on the page as drawn."""
+    return {w.key for w in at.get(element) if getattr(w, "key", None)}
 
 
 def _submit(at: AppTest) -> None:

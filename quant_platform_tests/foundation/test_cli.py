@@ -82,3 +82,18 @@ def test_a_command_module_that_fails_to_import_is_an_error(monkeypatch) -> None:
         main.build_parser()
     monkeypatch.setattr(main, "COMMAND_MODULES", main.COMMAND_MODULES[:-1])
     assert "db" in main.build_parser().format_help()
+
+
+def test_sim_help_explains_every_option() -> None:
+    """`qp sim --help` has text for every option (a bare flag list tells a newcomer nothing)."""
+    import argparse
+
+    from quant_platform.cli.main import build_parser
+
+    sub = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices["sim"]
+    bare = [a.option_strings[0] for a in sub._actions if a.option_strings and not a.help]
+    assert bare == []
+    proc = _qp("sim", "--help")
+    assert proc.returncode == 0 and "--malformed-ratio" in proc.stdout and "seed" in proc.stdout

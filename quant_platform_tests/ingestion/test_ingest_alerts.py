@@ -42,19 +42,28 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(
             await asyncio.sleep(0.2)
         z_before = daemon.live.snapshot["ETHUSDT/BTCUSDT"]["zscore"]
         assert abs(z_before) < 4
+        loop = daemon.alert_loop
+        evaluate = loop.engine.evaluate
+
+        def counting_evaluate(*args: object, **kwargs: object) -> list[object]:
+            fired = evaluate(*args, **kwargs)
+            if fired and "fired_cycle" not in seen:
+                seen["fired_cycle"] = loop.cycles
+            return fired
+
+        loop.engine.evaluate = counting_evaluate
         sim.inject_dislocation("ETHUSDT", 3.0)
         seen["injected"] = time.monotonic()
         while True:
             snap = daemon.live.snapshot.get("ETHUSDT/BTCUSDT", {})
-            if abs(snap.get("zscore", 0.0)) >= 4 and "crossed" not in seen:
-                seen["crossed"] = time.monotonic()
+            if abs(snap.get("zscore", 0.0)) >= 4 and "crossed_cycle" not in seen:
+                seen["crossed_cycle"] = loop.cycles
             row = await asyncio.to_thread(
                 lambda: db.execute("SELECT 1 FROM alert_events").fetchone()
             )
             if row is not None:
-                seen["stored"] = time.monotonic()
                 break
-            assert time.monotonic() - seen["injected"] < 20, "no alert 20 s after the dislocation"
+            assert time.monotonic() - seen["injected"] < 60, "no alert 60 s after the dislocation"
             await asyncio.sleep(0.05)
 
     s = settings.model_copy(update={"data_dir": tmp_path})
@@ -75,9 +84,10 @@ def test_dislocation_fires_zscore_alert_within_a_cycle(
         )
     )
     assert code == 0
-    assert "crossed" in seen and "stored" in seen
-    # one alert cycle (0.5 s) after the metric crossed, plus scheduling slack
-    assert seen["stored"] - seen["crossed"] <= 1.5
+    assert "crossed_cycle" in seen and "fired_cycle" in seen
+    # The first alert cycle that started after the z-score crossed fired: counted in
+    # cycles, not seconds, so a busy machine slows both sides alike.
+    assert seen["fired_cycle"] <= seen["crossed_cycle"] + 1
     row = db.execute(
         "SELECT severity, rule_name, target, metrics, source FROM alert_events"
     ).fetchone()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis as redis_lib
 
 from quant_platform.config import Settings
 from quant_platform.ingestion.daemon import IngestionDaemon
 from quant_platform.simulator.faults import FaultConfig
 from quant_platform.simulator.server import ExchangeSimulator
+from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform_tests.ingestion.daemon_harness import (
     SYMBOLS,
     db_counts,
@@ -119,8 +122,22 @@ def test_health_and_metrics_endpoints(
                 seen["metrics"] = r.read().decode()
 
         await asyncio.to_thread(fetch)
+        # The dashboard's heartbeat age: the health hash is refreshed every HEARTBEAT_S
+        # (it used to ride on the 30 s log summary, so the shown age swung 0..30 s).
+        client = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
+        key = RedisKeys(settings.redis_prefix).feed_health
+        beats: set[str] = set()
+        deadline = time.monotonic() + 20 * daemon.HEARTBEAT_S
+        while len(beats) < 3:
+            assert time.monotonic() < deadline, f"heartbeat not refreshed: {beats}"
+            beat = await asyncio.to_thread(client.hget, key, "updated")
+            if beat is not None:
+                beats.add(beat)
+            await asyncio.sleep(daemon.HEARTBEAT_S / 4)
+        seen["beats"] = beats
 
     asyncio.run(run_daemon(settings, tmp_path, total=1000, rate=500, during=during))
+    assert len(seen["beats"]) >= 3  # type: ignore[arg-type]
     health = seen["health"]
     assert isinstance(health, dict)
     assert health["feed"] == "simulator" and health["simulated"] is True
