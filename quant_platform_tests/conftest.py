@@ -114,8 +114,8 @@ def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Pat
 def ephemeral_postgres() -> Iterator[LocalPostgres]:
     """A throwaway TimescaleDB cluster on a free port, for tests that stop the database.
 
-    It lives under the data dir, not pytest's 0700 tmp dir, because the server
-    runs as the `postgres` user when the suite runs as root.
+    As root, its files go where the `postgres` user can reach them (see
+    `quant_platform.services.local.cluster_home`); `destroy()` removes them.
     """
     _ensure_installed()
     pg = LocalPostgres(BASE.data_dir / "test-clusters" / uuid.uuid4().hex[:8], free_port())

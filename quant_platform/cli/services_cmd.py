@@ -16,12 +16,33 @@ def local_services(settings: Settings) -> tuple[LocalPostgres, LocalRedis]:
     )
 
 
-def start_services(settings: Settings) -> None:
-    """Install what is missing, then start both servers (seconds when already provisioned)."""
+def start_services(settings: Settings) -> list[LocalPostgres | LocalRedis]:
+    """Install what is missing, then start both servers (seconds when already provisioned).
+
+    Returns the servers this call started (not those already running), so `qp up`
+    stops exactly what it started.
+
+    Raises:
+        ServiceError: one sentence naming what failed and what to do.
+    """
     provision(settings.data_dir)
     pg, rd = local_services(settings)
-    pg.start()
-    rd.start()
+    started: list[LocalPostgres | LocalRedis] = []
+    try:
+        if pg.start():
+            started.append(pg)
+        if rd.start():
+            started.append(rd)
+    except BaseException:  # a half-started pair (or Ctrl-C) leaves nothing behind
+        stop_services(started)
+        raise
+    return started
+
+
+def stop_services(servers: list[LocalPostgres | LocalRedis]) -> None:
+    """Stop the given servers, newest first."""
+    for server in reversed(servers):
+        server.stop()
 
 
 def _start(args: argparse.Namespace, settings: Settings) -> int:

@@ -114,16 +114,48 @@ def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from quant_platform.cli.services_cmd import start_services
+    """Services, schema, processes; on Ctrl-C/SIGTERM stop the processes, then the
+    local servers this run started (servers that were already up keep running)."""
+    from quant_platform.cli.services_cmd import start_services, stop_services
+    from quant_platform.services.local import ServiceError
+
+    started: list = []  # type: ignore[type-arg]
+    try:
+        if args.local_services and uses_local_services(settings):
+            started = start_services(settings)
+        return _run_platform(args, settings, started)
+    except ServiceError as exc:
+        print(f"qp up: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the supervisor took over the signal
+        print("qp up: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if started:
+            stop_services(started)
+            print("stopped the local " + " and ".join(s.name for s in started) + " it started")
+
+
+def _run_platform(args: argparse.Namespace, settings: Settings, started: list) -> int:  # type: ignore[type-arg]
+    import psycopg
+
+    from quant_platform.services.local import last_line
     from quant_platform.storage.migrate import migrate
 
-    if args.local_services and uses_local_services(settings):
-        start_services(settings)
-    migrate(settings.database_url)
+    try:
+        migrate(settings.database_url)
+    except psycopg.OperationalError as exc:
+        print(
+            f"qp up: the database at {settings.database_url} is unreachable"
+            f" ({last_line(str(exc))}): start it, or fix QP_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 1
     feed = args.feed or settings.feed
     specs = build_specs(settings, feed)
     logs = settings.data_dir / "logs"
-    print(f"quant-platform up ({feed} feed). Ctrl-C stops everything.")
+    stops = " and the local PostgreSQL/Redis it started" if started else ""
+    print(f"quant-platform up ({feed} feed). Ctrl-C stops every process{stops}.")
     print(f"  Dagster UI  http://{settings.bind_host}:{settings.dagster_port}")
     print(f"  dashboard   http://{settings.bind_host}:{settings.dashboard_port}")
     print(f"  metrics     http://{settings.bind_host}:{settings.metrics_port}/metrics")

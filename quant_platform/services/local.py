@@ -7,6 +7,7 @@ system services; the same classes back `qp services` and the test fixtures
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -19,6 +20,10 @@ from quant_platform.domain.service import ServiceStatus
 
 log = logging.getLogger(__name__)
 PROVISION_SCRIPT = Path(__file__).with_name("provision.sh")
+# Where clusters live when PostgreSQL runs as the `postgres` user (we are root): the
+# checkout may sit in a mode-700 folder (root's home, `mktemp -d`) that user cannot
+# enter, and loosening the user's folders is not ours to do. One cluster per data dir.
+CLUSTERS_ROOT = Path(os.environ.get("QP_PG_CLUSTERS_DIR", "/var/lib/qp/clusters"))
 
 
 class ServiceError(RuntimeError):
@@ -41,18 +46,31 @@ def ensure_database(admin_url: str, name: str) -> bool:
     return True
 
 
+def last_line(text: str) -> str:
+    """The last non-empty line of a tool's output: the one that says what went wrong."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
 def provision(data_dir: Path) -> Path:
     """Install missing packages (idempotent, seconds when done); returns PostgreSQL's bin dir.
 
     Raises:
-        ServiceError: the provisioning script failed (its stderr tail is in the message).
+        ServiceError: one sentence naming the failure; the script's output is in the log.
     """
-    env = {**os.environ, "QP_PROVISION_DIR": str(data_dir / "provision")}
+    state = data_dir / "provision"
+    state.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "QP_PROVISION_DIR": str(state)}
     proc = subprocess.run(
         ["bash", str(PROVISION_SCRIPT)], env=env, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        raise ServiceError(f"provisioning failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        logfile = state / "provision.log"
+        logfile.write_text(proc.stderr)
+        raise ServiceError(
+            f"installing PostgreSQL, TimescaleDB and Redis failed ({last_line(proc.stderr)}):"
+            f" run as root or with sudo; the full output is in {logfile}"
+        )
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
@@ -90,12 +108,29 @@ def _run_as_postgres_user() -> tuple[list[str], int | None]:
     try:
         uid = pwd.getpwnam("postgres").pw_uid
     except KeyError as exc:
-        raise ServiceError("running as root needs a 'postgres' system user") from exc
+        raise ServiceError(
+            "PostgreSQL cannot run as root and there is no 'postgres' user:"
+            " install the postgresql package (`qp services start` does) or run as a normal user"
+        ) from exc
     return ["runuser", "-u", "postgres", "--"], uid
+
+
+def cluster_home(root: Path) -> Path:
+    """Where the cluster of data dir `root` lives: `root` itself unless we are root.
+
+    As root the server runs as `postgres`, which must reach its files, so a new cluster
+    goes to CLUSTERS_ROOT/<hash of root>/ (a `LOCATION` file in `root` says where).
+    A cluster already under `root` (made before this rule) stays where it is.
+    """
+    if os.geteuid() != 0 or (root / "data" / "PG_VERSION").exists():
+        return root
+    return CLUSTERS_ROOT / hashlib.sha256(str(root).encode()).hexdigest()[:16]
 
 
 class LocalPostgres:
     """A PostgreSQL cluster with TimescaleDB preloaded, owned by this project."""
+
+    name = "PostgreSQL"
 
     def __init__(
         self,
@@ -107,7 +142,8 @@ class LocalPostgres:
         bin_dir: Path | None = None,
     ) -> None:
         self.root = Path(data_dir).resolve()
-        self.pgdata = self.root / "data"
+        self.home = cluster_home(self.root)
+        self.pgdata = self.home / "data"
         self.port = port
         self.host = host
         self.user = user
@@ -131,19 +167,50 @@ class LocalPostgres:
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         prefix, _ = _run_as_postgres_user()
         proc = subprocess.run(
-            [*prefix, str(self.bin_dir / tool), *args], capture_output=True, text=True, check=False
+            [*prefix, str(self.bin_dir / tool), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            # The tools return to the working directory, which `postgres` may not enter.
+            cwd=self.home if self.home.is_dir() else "/",
         )
         if check and proc.returncode != 0:
-            raise ServiceError(f"{tool} {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
+            raise ServiceError(
+                f"PostgreSQL's {tool} failed for the cluster in {self.pgdata}:"
+                f" {last_line(proc.stderr)}"
+            )
         return proc
 
+    @property
+    def logfile(self) -> Path:
+        return self.home / "postgres.log"
+
     def init(self) -> None:
+        """Create the cluster (as `postgres` when we are root) with TimescaleDB preloaded.
+
+        Raises:
+            ServiceError: initdb failed, or the cluster's folder cannot be made.
+        """
         if (self.pgdata / "PG_VERSION").exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
         _, uid = _run_as_postgres_user()
+        if self.home != self.root:
+            try:
+                self.home.parent.mkdir(parents=True, exist_ok=True)
+                self.home.mkdir(mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise ServiceError(
+                    f"cannot create the PostgreSQL cluster folder {self.home} ({exc.strerror}):"
+                    " set QP_PG_CLUSTERS_DIR to a folder root can write"
+                ) from exc
+            (self.home / "CHECKOUT").write_text(f"{self.root}\n")
+            (self.root / "LOCATION").write_text(
+                f"This data dir's PostgreSQL cluster lives in {self.home}"
+                " (the postgres user cannot enter every folder above this one).\n"
+            )
         if uid is not None:
-            os.chown(self.root, uid, -1)
+            os.chown(self.home, uid, -1)
         self._pg(
             "initdb",
             "-D",
@@ -165,11 +232,21 @@ class LocalPostgres:
                 "unix_socket_directories = ''\n"
             )
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0) -> bool:
+        """Start the cluster (creating it first); False when it was already running.
+
+        Raises:
+            ServiceError: the port is taken, or the server did not come up (log named).
+        """
         self.init()
         if self.is_running():
-            return
-        logfile = self.root / "postgres.log"
+            return False
+        if port_open(self.host, self.port):
+            raise ServiceError(
+                f"port {self.port} is taken by another program, so PostgreSQL cannot start"
+                " there: stop that program or set QP_PG_PORT to a free port"
+            )
+        logfile = self.logfile
         prefix, uid = _run_as_postgres_user()
         if uid is not None and not logfile.exists():
             logfile.touch()
@@ -193,13 +270,15 @@ class LocalPostgres:
             capture_output=True,
             text=True,
             check=False,
+            cwd=self.home,
         )
         if proc.returncode != 0:
-            tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
+            tail = logfile.read_text(errors="replace") if logfile.exists() else proc.stderr
             raise ServiceError(
-                f"PostgreSQL did not start on port {self.port}: {proc.stderr}\n{tail}"
+                f"PostgreSQL did not start on port {self.port} ({last_line(tail)}): see {logfile}"
             )
         self._ensure_database()
+        return True
 
     def _ensure_database(self) -> None:
         ensure_database(self.admin_url, self.database)
@@ -230,11 +309,14 @@ class LocalPostgres:
 
     def destroy(self) -> None:
         self.stop(mode="immediate")
+        shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 class LocalRedis:
     """A Redis server with its own config, dir and port."""
+
+    name = "Redis"
 
     def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         self.root = Path(data_dir).resolve()
@@ -249,9 +331,19 @@ class LocalRedis:
     def pidfile(self) -> Path:
         return self.root / "redis.pid"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0) -> bool:
+        """Start the server; False when one already answers on the port.
+
+        Raises:
+            ServiceError: redis-server is missing, the port is taken, or it did not answer.
+        """
         if self.is_running():
-            return
+            return False
+        if port_open(self.host, self.port):
+            raise ServiceError(
+                f"port {self.port} is taken by a program that is not Redis, so Redis cannot"
+                " start there: stop that program or set QP_REDIS_PORT to a free port"
+            )
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise ServiceError("redis-server is not installed: run `qp services start`")
@@ -264,11 +356,16 @@ class LocalRedis:
             # A cache: a failed snapshot must never turn writes off.
             "stop-writes-on-bgsave-error no\n"
         )
-        subprocess.run([binary, str(conf)], check=True, capture_output=True)
+        proc = subprocess.run([binary, str(conf)], check=False, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServiceError(
+                f"redis-server did not start ({last_line(proc.stderr + proc.stdout)}):"
+                f" see {self.root / 'redis.log'}"
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._ping():
-                return
+                return True
             time.sleep(0.05)
         raise ServiceError(
             f"Redis did not answer on {self.host}:{self.port}; see {self.root}/redis.log"

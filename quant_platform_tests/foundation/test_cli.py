@@ -97,3 +97,58 @@ def test_sim_help_explains_every_option() -> None:
     assert bare == []
     proc = _qp("sim", "--help")
     assert proc.returncode == 0 and "--malformed-ratio" in proc.stdout and "seed" in proc.stdout
+
+
+def test_services_start_from_a_mode_700_folder(tmp_path: Path) -> None:
+    """A checkout in a folder only its owner may enter (root's home, `mktemp -d`): the
+    servers start and stop without any folder of the user's being opened up."""
+    from quant_platform.services.local import LocalPostgres, LocalRedis, free_port, port_open
+
+    home = tmp_path / "home"
+    data = home / "checkout" / ".qp"
+    data.mkdir(parents=True)
+    home.chmod(0o700)
+    pg_port, redis_port = free_port(), free_port()
+    env = {
+        "QP_DATA_DIR": str(data),
+        "QP_PG_PORT": str(pg_port),
+        "QP_REDIS_PORT": str(redis_port),
+        "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{pg_port}/qp",
+        "QP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    pg = LocalPostgres(data / "postgres", pg_port)
+    try:
+        proc = _qp("services", "start", **env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert _qp("db", "migrate", **env).returncode == 0
+        assert _qp("services", "status", **env).returncode == 0
+        assert home.stat().st_mode & 0o777 == 0o700  # nothing loosened
+        assert _qp("services", "stop", **env).returncode == 0
+        assert not port_open("127.0.0.1", pg_port) and not port_open("127.0.0.1", redis_port)
+    finally:
+        pg.destroy()
+        LocalRedis(data / "redis", redis_port).destroy()
+    assert not pg.home.exists()
+
+
+def test_services_start_names_a_taken_port_in_one_sentence(tmp_path: Path) -> None:
+    """Where starting cannot work, one sentence names the cause and the fix: no traceback."""
+    import socket
+
+    from quant_platform.services.local import LocalPostgres
+
+    data = tmp_path / "qp"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {"QP_DATA_DIR": str(data), "QP_PG_PORT": str(port)}
+        try:
+            proc = _qp("services", "start", **env)
+        finally:
+            LocalPostgres(data / "postgres", port).destroy()
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and f"port {port} is taken" in err and "QP_PG_PORT" in err

@@ -23,24 +23,52 @@ def _get(url: str) -> int:
         return 0
 
 
-def test_up_serves_everything_and_stops_on_sigint(
-    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
-) -> None:
-    ports = {k: free_port() for k in ("dagster", "dashboard", "metrics", "sim")}
+def _leftovers(data_dir: Path, cluster: Path) -> list[str]:
+    """Processes still running for this `qp up`: its environment, or a server's working
+    directory (PostgreSQL and Redis chdir into their data)."""
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            environ = (proc_dir / "environ").read_bytes().split(b"\0")
+            cwd = os.readlink(proc_dir / "cwd")
+            cmd = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if f"QP_DATA_DIR={data_dir}".encode() in environ or any(
+            cwd == str(p) or cwd.startswith(f"{p}/") for p in (data_dir, cluster)
+        ):
+            found.append(f"{proc_dir.name}: {cmd}")
+    return found
+
+
+def test_up_serves_everything_and_stops_on_sigint(tmp_path: Path) -> None:
+    """`qp up` from a data dir inside a mode-700 folder starts its own PostgreSQL and Redis
+    (free ports, a throwaway cluster), and SIGINT stops every process it started, the two
+    servers included: no process and no open port is left."""
+    from quant_platform.services.local import LocalPostgres, LocalRedis
+
+    tmp_path.chmod(0o700)
+    ports = {k: free_port() for k in ("dagster", "dashboard", "metrics", "sim", "pg", "redis")}
+    data_dir = tmp_path / "qp"
     env = {
         **os.environ,
-        "QP_DATABASE_URL": database_url,
-        "QP_REDIS_URL": redis_url,
-        "QP_REDIS_PREFIX": redis_prefix,
-        "QP_DATA_DIR": str(tmp_path / "qp"),
+        "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{ports['pg']}/qp",
+        "QP_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+        "QP_PG_PORT": str(ports["pg"]),
+        "QP_REDIS_PORT": str(ports["redis"]),
+        "QP_DATA_DIR": str(data_dir),
         "QP_DAGSTER_PORT": str(ports["dagster"]),
         "QP_DASHBOARD_PORT": str(ports["dashboard"]),
         "QP_METRICS_PORT": str(ports["metrics"]),
         "QP_SIM_PORT": str(ports["sim"]),
         "QP_SIM_HISTORY_HOURS": "1",  # keep the first-start seeding short here
     }
+    pg = LocalPostgres(data_dir / "postgres", ports["pg"])
+    redis_server = LocalRedis(data_dir / "redis", ports["redis"])
     proc = subprocess.Popen(
-        [QP, "up", "--no-local-services", "--feed", "simulator"],
+        [QP, "up", "--feed", "simulator"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -52,7 +80,7 @@ def test_up_serves_everything_and_stops_on_sigint(
         "ingest": f"http://127.0.0.1:{ports['metrics']}/health",
     }
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         up: dict[str, int] = {}
         while time.monotonic() < deadline:
             up = {name: _get(url) for name, url in urls.items()}
@@ -73,11 +101,34 @@ def test_up_serves_everything_and_stops_on_sigint(
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=60)
         elapsed = time.monotonic() - t0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        leftovers = _leftovers(data_dir, pg.home)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert rc == 0
+        pg.destroy()
+        redis_server.destroy()
+    assert rc == 0, out
     assert elapsed < 30
+    assert "stopped the local PostgreSQL and Redis it started" in out, out
     for name, port in ports.items():
         assert not port_open("127.0.0.1", port), f"{name} still listening on {port}"
+    assert leftovers == []
+
+
+def test_up_leaves_servers_it_did_not_start(tmp_path: Path) -> None:
+    """`qp up` stops only what it started: with both servers already up, it starts none,
+    so it has none to stop on Ctrl-C."""
+    from quant_platform.cli.services_cmd import start_services
+    from quant_platform.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "qp", pg_port=free_port(), redis_port=free_port())
+    first = start_services(settings)
+    try:
+        assert [s.name for s in first] == ["PostgreSQL", "Redis"]
+        assert start_services(settings) == []  # a second `qp up` beside the first
+        assert all(s.is_running() for s in first)
+    finally:
+        for server in first:
+            server.destroy()
