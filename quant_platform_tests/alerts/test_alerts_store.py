@@ -276,7 +276,16 @@ def test_cli_round_trip(
     assert "volatility_spike" in out and " c " not in out
     # a header row names the columns, and each column starts where its header does
     header, *rows = out.splitlines()
-    assert header.split() == ["on", "name", "kind", "target", "severity", "cooldown", "condition"]
+    assert header.split() == [
+        "on",
+        "name",
+        "kind",
+        "target",
+        "severity",
+        "cooldown",
+        "repeat",
+        "condition",
+    ]
     v = next(r for r in rows if " v " in r)
     assert v.index("volatility_spike") == header.index("kind")
     assert v.index("60s") == header.index("cooldown")
