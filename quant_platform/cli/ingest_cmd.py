@@ -13,12 +13,13 @@ log = logging.getLogger(__name__)
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from quant_platform.ingestion.daemon import IngestionDaemon
-    from quant_platform.ingestion.wiring import attach_alerts, attach_funding
+    from quant_platform.ingestion.wiring import attach_alerts, attach_funding, attach_open_bars
 
     async def main() -> int:
         daemon = IngestionDaemon(settings)
         await attach_alerts(daemon, settings)
         attach_funding(daemon, settings)
+        attach_open_bars(daemon, settings)
         return await daemon.run()
 
     code = asyncio.run(main())

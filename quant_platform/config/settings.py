@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     analytics_worker: Literal["process", "thread", "inline"] = "process"
     zscore_window: int = Field(300, ge=10)
     stats_persist_interval_s: float = Field(60.0, gt=0)
+    # The daemon refreshes the open hour's OHLCV bars this often (0 = leave it to Dagster).
+    open_bars_interval_s: float = Field(30.0, ge=0)
     alert_interval_s: float = Field(0.5, gt=0)
     alert_cooldown_s: float = Field(60.0, ge=0)
     alert_rules_file: Path | None = None

@@ -30,3 +30,16 @@ def attach_funding(daemon: IngestionDaemon, settings: Settings) -> None:
         )
 
     daemon.side_tasks.append(("funding", funding))
+
+
+def attach_open_bars(daemon: IngestionDaemon, settings: Settings) -> None:
+    """The open hour's OHLCV bars, rebuilt every QP_OPEN_BARS_INTERVAL_S (0: not at all),
+    so Dagster materialises each hour once, after it closes, instead of twice a minute."""
+    if settings.open_bars_interval_s <= 0:
+        return
+    from quant_platform.ingestion.open_bars import keep_open_hour_bars
+
+    async def open_bars(stop: asyncio.Event) -> None:
+        await keep_open_hour_bars(settings.database_url, stop, settings.open_bars_interval_s)
+
+    daemon.side_tasks.append(("open-bars", open_bars))

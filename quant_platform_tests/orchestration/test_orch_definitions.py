@@ -35,7 +35,7 @@ SCHEDULES = {
     "pair_backtest_daily",
 }
 SENSORS = {
-    "ohlcv_open_partition_sensor",
+    "ohlcv_closed_hour_sensor",
     "pair_statistics_on_closed_bars_sensor",
     "trades_observation_sensor",
     "cointegration_break_sensor",
@@ -111,6 +111,7 @@ def test_instance_yaml_templates_load(
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert instance.get_runs() == []
+        assert not instance.nux_enabled  # no "Join the community" modal for newcomers
     limits = yaml.safe_load((ORCH / name).read_text())["run_coordinator"]["config"][
         "tag_concurrency_limits"
     ]

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from quant_platform.orchestration.ohlcv import ohlcv
 from quant_platform.orchestration.ohlcv.sensors import (
-    ohlcv_open_partition_sensor,
+    ohlcv_closed_hour_sensor,
     partition_key_for,
     resample_requests,
 )
@@ -139,28 +139,27 @@ def test_three_partition_backfill_is_one_run(
     assert_bars_equal(db_bars(db, H10, H10 + timedelta(hours=3)), trades)
 
 
-def test_resample_requests_keep_open_hour_fresh_and_close_previous_once() -> None:
+def test_resample_requests_close_each_hour_once_and_leave_the_open_hour_alone() -> None:
+    """No run for the open hour (the daemon refreshes its bars); the closed hour once."""
     t = datetime(2026, 3, 2, 14, 0, 20, tzinfo=UTC)
-    (only,) = resample_requests(t, open_run_active=False)
-    assert only.partition_key == "2026-03-02-14:00" and only.tags["qp/resample"] == "open"
-    assert only.tags["qp/lane"] == "resample"
-    same_slot = resample_requests(t + timedelta(seconds=1), open_run_active=False)
-    assert same_slot[0].run_key == only.run_key  # dedup within a slot
-    later = resample_requests(t + timedelta(seconds=30), open_run_active=False)
-    assert later[0].run_key != only.run_key
-    final, refresh = resample_requests(t + timedelta(minutes=2), open_run_active=False)
+    assert resample_requests(t) == []  # too soon: late trades may still be flushing
+    (final,) = resample_requests(t + timedelta(minutes=2))
     assert final.partition_key == "2026-03-02-13:00" and final.run_key == "2026-03-02-13:00:final"
-    assert refresh.partition_key == "2026-03-02-14:00"
-    busy = resample_requests(t + timedelta(minutes=2), open_run_active=True)
-    assert [r.run_key for r in busy] == ["2026-03-02-13:00:final"]
+    assert final.tags["qp/resample"] == "final" and final.tags["qp/lane"] == "resample"
+    (again,) = resample_requests(t + timedelta(minutes=10))
+    assert again.run_key == final.run_key  # the same run key: Dagster runs it once
+    assert resample_requests(t + timedelta(minutes=20)) == []
+    # a whole hour of 30 s evaluations asks for exactly one run
+    keys = {r.run_key for i in range(120) for r in resample_requests(t + timedelta(seconds=30 * i))}
+    assert keys == {"2026-03-02-13:00:final"}
 
 
-def test_open_partition_sensor_requests_current_hour(instance: DagsterInstance) -> None:
-    result = ohlcv_open_partition_sensor(build_sensor_context(instance=instance))
+def test_closed_hour_sensor_never_requests_the_open_hour(instance: DagsterInstance) -> None:
+    result = ohlcv_closed_hour_sensor(build_sensor_context(instance=instance))
     now = datetime.now(UTC)
-    keys = [r.partition_key for r in result.run_requests]
-    assert partition_key_for(now) in keys or partition_key_for(now - timedelta(seconds=5)) in keys
-    assert result.cursor == result.run_requests[-1].run_key
+    keys = {r.partition_key for r in result.run_requests}
+    assert partition_key_for(now) not in keys
+    assert keys <= {partition_key_for(now - timedelta(hours=1))}
 
 
 def test_resample_job_evaluates_the_ohlcv_checks(

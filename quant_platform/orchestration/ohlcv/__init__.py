@@ -1,15 +1,15 @@
-"""OHLCV resampling: hourly-partitioned bars and the sensor keeping the open hour fresh."""
+"""OHLCV resampling: hourly-partitioned bars and the sensor that materialises each closed hour."""
 
 from dagster import Definitions
 
 from quant_platform.orchestration.ohlcv.assets import OHLCV_PARTITIONS, ohlcv, resample_window
 from quant_platform.orchestration.ohlcv.jobs import ohlcv_resample_job
-from quant_platform.orchestration.ohlcv.sensors import ohlcv_open_partition_sensor
+from quant_platform.orchestration.ohlcv.sensors import ohlcv_closed_hour_sensor
 
 defs = Definitions(
     assets=[ohlcv],
     jobs=[ohlcv_resample_job],
-    sensors=[ohlcv_open_partition_sensor],
+    sensors=[ohlcv_closed_hour_sensor],
 )
 
 __all__ = ["OHLCV_PARTITIONS", "defs", "ohlcv", "ohlcv_resample_job", "resample_window"]

@@ -1,8 +1,8 @@
 """Recompute statistics when closed bars change (a backfill or an hour's final resample).
 
-The open hour is refreshed every ~25 s; recomputing on each of those would be waste,
-so only materialisations of *closed* partitions trigger a run here, while the
-5-minute schedule covers the open hour.
+Only materialisations of *closed* partitions trigger a run here (the open hour's bars
+are refreshed by the ingestion daemon, outside Dagster, and a manual materialisation
+of the open hour is not a reason to recompute); the 5-minute schedule covers the open hour.
 """
 
 from datetime import UTC, datetime
