@@ -311,8 +311,14 @@ class LiveAnalytics:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def fresh_snapshot(self) -> MetricSnapshot:
-        """The snapshot, or {} once older than 3 cycles (a dead cycle must not feed alerts)."""
-        if time.time() - self.snapshot_time > 3 * self.settings.analytics_interval_s + 1:
+        """The snapshot, or {} once older than 3 cycles (a dead cycle must not feed alerts).
+
+        A cycle is the interval plus the compute time (66 pairs on a loaded host
+        can take longer than the interval), so slow-but-alive never reads as dead.
+        """
+        last_s = 0.0 if math.isnan(self.last_cycle_ms) else self.last_cycle_ms / 1000
+        cycle_s = self.settings.analytics_interval_s + last_s
+        if time.time() - self.snapshot_time > 3 * cycle_s + 1:
             return {}
         return self.snapshot
 

@@ -182,3 +182,17 @@ def test_backoff_resets_only_after_a_healthy_period(healthy_s: float, gives_up: 
     raised, connects = asyncio.run(run())
     assert raised is gives_up
     assert connects >= 4
+
+
+def test_alerts_see_no_metrics_once_the_snapshot_is_three_cycles_old(settings: Settings) -> None:
+    """A dead analytics task must not feed alerts a stale picture; a slow one still does."""
+    from quant_platform.ingestion.live_analytics import LiveAnalytics
+
+    live = LiveAnalytics(settings.model_copy(update={"analytics_interval_s": 5.0}))
+    live.snapshot = {"ETHUSDT/BTCUSDT": {"zscore": 3.0}}
+    live.snapshot_time = time.time() - 10  # 2 cycles of 5 s: fresh
+    assert live.fresh_snapshot() == live.snapshot
+    live.snapshot_time = time.time() - 20  # 4 cycles: the task is not producing
+    assert live.fresh_snapshot() == {}
+    live.last_cycle_ms = 20_000.0  # but each cycle takes 20 s to compute: 25 s cycles
+    assert live.fresh_snapshot() == live.snapshot
