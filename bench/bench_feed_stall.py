@@ -60,25 +60,25 @@ SYMBOLS = (
 BARS = 3600
 
 
-def build(worker: str, seed: int = 3) -> LiveAnalytics:
+def build(worker: str, seed: int = 3, bars: int = BARS) -> LiveAnalytics:
     """12 cointegrated legs, an hour of 1 s bars each (as bench_live_cycle, for 12 symbols)."""
     settings = load_settings(
         symbols=",".join(SYMBOLS),
-        analytics_window_s=BARS,
+        analytics_window_s=bars,
         analytics_bar_s=1,
         analytics_worker=worker if worker != "none" else "inline",
     )
     live = LiveAnalytics(settings)
     rng = np.random.default_rng(seed)
-    common = np.cumsum(rng.normal(0, 2e-4, BARS))
-    t0_ms = (int(time.time()) - BARS) * 1000
+    common = np.cumsum(rng.normal(0, 2e-4, bars))
+    t0_ms = (int(time.time()) - bars) * 1000
     for k, sym in enumerate(SYMBOLS):
         beta = 0.6 + 0.05 * k
-        noise = np.zeros(BARS)
-        for i in range(1, BARS):
+        noise = np.zeros(bars)
+        for i in range(1, bars):
             noise[i] = 0.97 * noise[i - 1] + rng.normal(0, 1e-4)
         prices = (100.0 + 10 * k) * np.exp(beta * common + noise)
-        for i in range(BARS):
+        for i in range(bars):
             live.on_trade(sym, t0_ms + i * 1000 + 500, float(prices[i]), 0.01, bool(i & 1))
     return live
 
@@ -140,6 +140,7 @@ def main() -> int:
     ap.add_argument("--cycles", type=int, default=4)
     ap.add_argument("--rate", type=float, default=600.0)
     ap.add_argument("--modes", default="none,inline,thread,process")
+    ap.add_argument("--bars", type=int, default=BARS, help="bars per symbol (window)")
     args = ap.parse_args()
     port = free_port()
     sim = subprocess.Popen(
@@ -173,7 +174,7 @@ def main() -> int:
                 time.sleep(0.2)
         results: dict[str, object] = {}
         for mode in args.modes.split(","):
-            live = build(mode)
+            live = build(mode, bars=args.bars)
             results[mode] = asyncio.run(measure(url, live, mode, args.cycles))
             print(f"{mode:8s} {results[mode]}", flush=True)
     finally:
@@ -182,7 +183,7 @@ def main() -> int:
     res = {
         "symbols": len(SYMBOLS),
         "pairs": len(SYMBOLS) * (len(SYMBOLS) - 1) // 2,
-        "bars": BARS,
+        "bars": args.bars,
         "rate_trades_per_s": args.rate,
         "cycles_per_mode": args.cycles,
         "python": platform.python_version(),

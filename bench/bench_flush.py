@@ -10,6 +10,13 @@ created, migrated and dropped here:
 
 A second variant stages timestamptz built in Python (datetime objects) instead
 of int8 converted in SQL, to show which the writer should use.
+
+Durability: the writer commits with `synchronous_commit = on` (a batch leaves
+the spool only once its commit is on disk), while the local cluster's default
+is `off`. Both sides run both ways in the same run: `psql \\copy` with the
+cluster default and with `PGOPTIONS=-c synchronous_commit=on`, and the writer
+as shipped (on) and with `synchronous_commit = off`, so the cost of durability
+is measured against the server's own bulk-load rate.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -188,6 +196,18 @@ class DatetimeWriter(TradeWriter):
             return cur.rowcount
 
 
+class AsyncCommitWriter(TradeWriter):
+    """The writer with the cluster's `synchronous_commit = off` (what it ran before)."""
+
+    def _connection(self) -> psycopg.Connection:
+        fresh = self._conn is None or self._conn.closed
+        conn = super()._connection()
+        if fresh:
+            conn.execute("SET synchronous_commit = off")
+            conn.commit()
+        return conn
+
+
 def run_writer(writer: TradeWriter, trades: list[Trade], batch: int) -> Callable[[], None]:
     def go() -> None:
         for i in range(0, len(trades), batch):
@@ -226,24 +246,52 @@ def main() -> int:
         n = len(trades)
         copy_cmd = f"\\copy trades ({', '.join(COLUMNS)}) FROM '{csv_path}' WITH (FORMAT csv)"
 
-        def psql_copy() -> None:
-            subprocess.run(
-                [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy_cmd],
-                check=True,
-                capture_output=True,
-            )
+        def psql_copy(sync: bool = False) -> Callable[[], None]:
+            env = {**os.environ, "PGOPTIONS": "-c synchronous_commit=on"} if sync else None
+
+            def go() -> None:
+                subprocess.run(
+                    [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy_cmd],
+                    check=True,
+                    capture_output=True,
+                    env=env,
+                )
+
+            return go
 
         results: dict[str, object] = {"rows": n, "repeat_best_of": args.repeat}
-        ceiling = timed("psql \\copy (CSV, straight in)", url, n, psql_copy, args.repeat)
+        ceiling = timed("psql \\copy (CSV, straight in)", url, n, psql_copy(), args.repeat)
+        ceiling_sync = timed(
+            "psql \\copy, synchronous_commit=on", url, n, psql_copy(True), args.repeat
+        )
         results["psql_copy_rows_per_s"] = round(ceiling)
+        results["psql_copy_sync_commit_rows_per_s"] = round(ceiling_sync)
         writer_rates: dict[str, int] = {}
+        async_rates: dict[str, int] = {}
         variant_rates: dict[str, int] = {}
         for b in batches:
             w = TradeWriter(url)
             writer_rates[str(b)] = round(
-                timed(f"TradeWriter, batches of {b}", url, n, run_writer(w, trades, b), args.repeat)
+                timed(
+                    f"TradeWriter (sync commit), {b}",
+                    url,
+                    n,
+                    run_writer(w, trades, b),
+                    args.repeat,
+                )
             )
             w.close()
+            a = AsyncCommitWriter(url)
+            async_rates[str(b)] = round(
+                timed(
+                    f"  synchronous_commit=off, {b}",
+                    url,
+                    n,
+                    run_writer(a, trades, b),
+                    args.repeat,
+                )
+            )
+            a.close()
             d = DatetimeWriter(url)
             variant_rates[str(b)] = round(
                 timed(
@@ -269,6 +317,14 @@ def main() -> int:
         results.update(
             {
                 "trade_writer_rows_per_s": writer_rates,
+                "trade_writer_synchronous_commit": "on",
+                "trade_writer_async_commit_rows_per_s": async_rates,
+                "sync_commit_cost_ratio": {
+                    k: round(writer_rates[k] / async_rates[k], 3) for k in writer_rates
+                },
+                "ratio_writer_to_psql_copy_sync_commit": {
+                    k: round(v / ceiling_sync, 3) for k, v in writer_rates.items()
+                },
                 "datetime_variant_rows_per_s": variant_rates,
                 "replay_all_duplicates_rows_per_s": round(replay),
                 "ratio_writer_to_psql_copy": {
