@@ -77,8 +77,10 @@ def test_rest_only_gap_of_5000_aggtrades_is_stored_exactly(
         )
     )
     assert code == 0
-    # The blackout, seen as id gaps (a reconnect on a loaded host can add its own gap).
-    assert daemon.counts["gap_trades"] >= 5000
+    # The blacked-out ids never arrive live, so every one came over REST: as a live id
+    # gap, or (when a loaded host makes the silence look like a dead connection and the
+    # daemon reconnects) through the reconnect's "everything after the last id" walk.
+    assert daemon.counts["gap_trades"] > 0
     assert daemon.counts["unrecovered"] == 0
     assert daemon.counts["backfilled"] >= 5000
     stored = stored_ids(settings.database_url, "aggTrade")
@@ -107,7 +109,7 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
         )
     )
     assert code == 0
-    assert daemon.counts["gap_trades"] >= 3000
+    assert daemon.counts["backfilled"] + daemon.counts["unrecovered"] >= 3000
     trades = stored_ids(settings.database_url, "trade")
     aggs = stored_ids(settings.database_url, "aggTrade")
     covered_total = 0
@@ -131,7 +133,7 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
     # aggTrade) or counted unrecovered; the unrecovered are only aggTrades straddling
     # the gap's edges (at most two per symbol, each a few fills).
     assert stored_trades + covered_total + daemon.counts["unrecovered"] == venue_count(sim, "trade")
-    assert daemon.counts["unrecovered"] < daemon.counts["gap_trades"] // 10
+    assert daemon.counts["unrecovered"] < 3000 // 10
 
 
 @pytest.mark.timeout(120)
@@ -162,7 +164,6 @@ def test_418_with_retry_after_during_backfill_drops_nothing(
     assert code == 0
     assert daemon.backfiller.throttled >= 8
     assert daemon.counts["throttled"] >= 1  # parked at least once with the gap kept
-    assert daemon.counts["gap_trades"] >= 2500
     assert daemon.counts["backfilled"] >= 2500 and daemon.counts["unrecovered"] == 0
     stored = stored_ids(settings.database_url, "aggTrade")
     for s in SYMBOLS:
