@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from quant_platform.config import Settings
+from quant_platform.config import Settings, SettingsError
 from quant_platform.config.settings import PROJECT_ROOT
 from quant_platform.services.supervisor import ProcessSpec, Supervisor
 
@@ -43,7 +43,24 @@ def uses_local_services(settings: Settings) -> bool:
     )
 
 
-def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
+def ingest_specs(
+    qp: str, feed_env: dict[str, str], feed: str, shards: int, metrics_port: int
+) -> list[ProcessSpec]:
+    """One `qp ingest` per shard; shard i serves its metrics on metrics_port + i."""
+    env = {**feed_env, "QP_FEED": feed}
+    if shards <= 1:
+        return [ProcessSpec("ingest", [qp, "ingest"], env=env)]
+    return [
+        ProcessSpec(
+            f"ingest-{i}",
+            [qp, "ingest", "--shard", f"{i}/{shards}"],
+            env={**env, "QP_METRICS_PORT": str(metrics_port + i)},
+        )
+        for i in range(shards)
+    ]
+
+
+def build_specs(settings: Settings, feed: str, shards: int = 1) -> list[ProcessSpec]:
     bindir = Path(sys.executable).parent
     qp = str(bindir / "qp")
     home = prepare_dagster_home(settings)
@@ -69,7 +86,7 @@ def build_specs(settings: Settings, feed: str) -> list[ProcessSpec]:
         )
         feed_env = {"QP_FEED_URL": f"ws://{host}:{port}", "QP_REST_URL": f"http://{host}:{port}"}
     if importlib.util.find_spec("quant_platform.cli.ingest_cmd"):
-        specs.append(ProcessSpec("ingest", [qp, "ingest"], env={**feed_env, "QP_FEED": feed}))
+        specs += ingest_specs(qp, feed_env, feed, shards, settings.metrics_port)
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     specs += [
         ProcessSpec(
@@ -152,13 +169,26 @@ def _run_platform(args: argparse.Namespace, settings: Settings, started: list) -
         )
         return 1
     feed = args.feed or settings.feed
-    specs = build_specs(settings, feed)
+    if args.shards < 1:
+        print("qp up: --shards must be at least 1, e.g. --shards 2", file=sys.stderr)
+        return 2
+    if args.shards > 1:
+        from quant_platform.config.sharding import shard_symbols
+
+        try:
+            shard_symbols(settings.symbols, 0, args.shards)
+        except SettingsError as err:
+            print(f"qp up: {err.message}", file=sys.stderr)
+            return 2
+    specs = build_specs(settings, feed, args.shards)
     logs = settings.data_dir / "logs"
     stops = " and the local PostgreSQL/Redis it started" if started else ""
     print(f"quant-platform up ({feed} feed). Ctrl-C stops every process{stops}.")
     print(f"  Dagster UI  http://{settings.bind_host}:{settings.dagster_port}")
     print(f"  dashboard   http://{settings.bind_host}:{settings.dashboard_port}")
-    print(f"  metrics     http://{settings.bind_host}:{settings.metrics_port}/metrics")
+    last = settings.metrics_port + args.shards - 1
+    ports = f"{settings.metrics_port}" + (f"-{last}" if args.shards > 1 else "")
+    print(f"  metrics     http://{settings.bind_host}:{ports}/metrics")
     print(f"  logs        {logs}/")
     supervisor = Supervisor(specs, logs)
     try:
@@ -221,5 +251,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="local_services",
         action="store_false",
         help="use QP_DATABASE_URL/QP_REDIS_URL as they are; start no local servers",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N ingestion daemons, each on its shard of QP_SYMBOLS (metrics ports "
+        "QP_METRICS_PORT .. +N-1)",
     )
     p.set_defaults(func=_up)

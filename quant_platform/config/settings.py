@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     spool_memory_rows: int = Field(200_000, ge=1000)
     flush_batch_max_rows: int = Field(20_000, ge=100, le=1_000_000)
     spool_max_bytes: int = Field(2 << 30, ge=1 << 20)
+    # Where unflushed batches wait; default <data_dir>/spool. Each shard gets its own
+    # (config.sharding), since two daemons must never replay one spool.
+    spool_path: Path | None = None
     spool_alarm_fraction: float = Field(0.5, gt=0, lt=1)
     db_statement_timeout_s: float = Field(30.0, gt=0)
     redis_stream_maxlen: int = Field(10_000, ge=100)
@@ -239,7 +242,7 @@ class Settings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        return self.data_dir / "spool"
+        return self.spool_path or self.data_dir / "spool"
 
 
 def _describe(err: ValidationError) -> str:
