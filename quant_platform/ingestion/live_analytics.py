@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,14 +203,34 @@ def _symbol_metrics(
     return out
 
 
-def _worker_init() -> None:
-    """Worker processes ignore Ctrl-C (the daemon stops them) and yield the CPU to the feed.
+ORPHAN_CHECK_S = 1.0
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Poll the parent; once it is gone (e.g. `kill -9`), end this worker at once.
+
+    A pool worker blocks on its call queue, whose pipe it holds both ends of, so
+    the parent's death never reaches it as EOF: without this, every killed
+    daemon leaves a worker process behind.
+    """
+    while True:
+        time.sleep(ORPHAN_CHECK_S)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Worker processes ignore Ctrl-C (the daemon stops them), yield the CPU to the feed,
+    and exit when the daemon dies.
 
     On a loaded host the kernel then runs the process that reads the socket first.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(10)
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent_pid,), name="orphan-watch", daemon=True
+    ).start()
 
 
 class LiveAnalytics:
@@ -297,6 +318,7 @@ class LiveAnalytics:
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_init,
+                    initargs=(os.getpid(),),
                 )
             else:
                 self._pool = concurrent.futures.ThreadPoolExecutor(
