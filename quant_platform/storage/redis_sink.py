@@ -76,6 +76,7 @@ class RedisTickSink:
         self.backoff_cap_s = backoff_cap_s
         self._pending: list[Trade] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.up = True
         self.written = 0
@@ -114,13 +115,16 @@ class RedisTickSink:
     # --- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         if self._task is None:
+            self._closing = False
             self._task = asyncio.create_task(self._run(), name="redis-tick-sink")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.batch_interval_s)
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 if self.up:
                     await self.flush()
@@ -224,11 +228,20 @@ class RedisTickSink:
         pipe.expire(key, ttl_s)
         await pipe.execute()
 
-    async def close(self) -> None:
-        """Stop the batch task, write what is pending if Redis is up, close the client."""
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the batch task, write what is pending if Redis is up, close the client.
+
+        A pipeline in flight is let finish (up to `timeout_s`): cancelling it mid-write
+        would lose its whole batch, already taken off `_pending`.
+        """
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            self._closing = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
         if self.up:

@@ -93,15 +93,17 @@ def test_streams_are_trimmed_near_maxlen(settings: Settings, redis_url: str) -> 
     s = settings.model_copy(update={"redis_stream_maxlen": 100})
     keys = RedisKeys(s.redis_prefix)
 
-    async def run() -> None:
+    async def run() -> RedisTickSink:
         sink = RedisTickSink(s, max_batch=500)
         await sink.start()
         for t in trades(3000):
             sink.add(t)
-        await asyncio.sleep(0.2)
-        await sink.close()
+        await asyncio.sleep(0)  # the batch task takes the first batch and is mid-write...
+        await sink.close()  # ...which close lets finish, then writes the rest
+        return sink
 
-    asyncio.run(run())
+    sink = asyncio.run(run())
+    assert sink.written == 3000 and sink.dropped == 0
     n = redis_lib.Redis.from_url(redis_url).xlen(keys.ticks("BTCUSDT"))
     assert 100 <= n < 500  # approximate trimming keeps about maxlen
 
