@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "quant_platform.cli.screen_cmd",
     "quant_platform.cli.backtest_cmd",
     "quant_platform.cli.reports_cmd",
+    "quant_platform.cli.worker_cmd",
 )
 
 

@@ -60,7 +60,9 @@ def ingest_specs(
     ]
 
 
-def build_specs(settings: Settings, feed: str, shards: int = 1) -> list[ProcessSpec]:
+def build_specs(
+    settings: Settings, feed: str, shards: int = 1, workers: int = 0
+) -> list[ProcessSpec]:
     bindir = Path(sys.executable).parent
     qp = str(bindir / "qp")
     home = prepare_dagster_home(settings)
@@ -125,6 +127,10 @@ def build_specs(settings: Settings, feed: str, shards: int = 1) -> list[ProcessS
             cwd=PROJECT_ROOT,
         ),
     ]
+    specs += [
+        ProcessSpec(f"worker-{i}", [qp, "worker", "--name", f"worker-{i}@%h"])
+        for i in range(workers)
+    ]
     for spec in specs:
         spec.env = {**common, **spec.env}
     return specs
@@ -180,7 +186,10 @@ def _run_platform(args: argparse.Namespace, settings: Settings, started: list) -
         except SettingsError as err:
             print(f"qp up: {err.message}", file=sys.stderr)
             return 2
-    specs = build_specs(settings, feed, args.shards)
+    if args.workers < 0:
+        print("qp up: --workers must be 0 or more, e.g. --workers 2", file=sys.stderr)
+        return 2
+    specs = build_specs(settings, feed, args.shards, args.workers)
     logs = settings.data_dir / "logs"
     stops = " and the local PostgreSQL/Redis it started" if started else ""
     print(f"quant-platform up ({feed} feed). Ctrl-C stops every process{stops}.")
@@ -259,5 +268,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="run N ingestion daemons, each on its shard of QP_SYMBOLS (metrics ports "
         "QP_METRICS_PORT .. +N-1)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N Celery workers (`qp worker`) for jobs on the Celery executor",
     )
     p.set_defaults(func=_up)

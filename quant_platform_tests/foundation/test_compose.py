@@ -66,3 +66,11 @@ def test_ports_bind_loopback_and_match_settings() -> None:
 def test_dagster_uses_postgres_storage_in_compose() -> None:
     cmd = " ".join(COMPOSE["services"]["dagster-daemon"]["command"])
     assert "dagster_postgres.yaml" in cmd
+
+
+def test_worker_service_scales() -> None:
+    """`--scale worker=N` needs no fixed host port and no container name."""
+    worker = COMPOSE["services"]["worker"]
+    assert worker["command"] == ["qp", "worker"]
+    assert "ports" not in worker and "container_name" not in worker
+    assert "QP_REDIS_URL" in _env("worker")

@@ -1,0 +1,1 @@
+"""Dagster steps on Celery workers (dagster-celery), Redis as broker and result backend."""

@@ -1,0 +1,68 @@
+"""Dagster steps on two real `qp worker` processes over the real Redis (dagster-celery)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, execute_job, reconstructable
+
+from quant_platform.config import Settings
+from quant_platform_tests.orchestration.celery_jobs import PREFIX, spread
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def workers(settings: Settings, tmp_path: Path) -> Iterator[list[subprocess.Popen]]:
+    env = {
+        **os.environ,
+        "QP_REDIS_URL": settings.redis_url,
+        "QP_REDIS_PREFIX": PREFIX,
+        "QP_DATABASE_URL": settings.database_url,
+    }
+    qp = str(Path(sys.executable).parent / "qp")
+    procs = [
+        subprocess.Popen(
+            [qp, "worker", "--name", f"w{i}@%h"],
+            env=env,
+            cwd=ROOT,
+            stdout=(tmp_path / f"w{i}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_steps_run_on_both_workers(
+    settings: Settings, workers: list[subprocess.Popen], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("QP_REDIS_URL", settings.redis_url)
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"))
+    with execute_job(reconstructable(spread), instance=instance, raise_on_error=False) as result:
+        assert result.success
+        pids = {result.output_for_node(f"where_{i}") for i in range(4)}
+    assert pids == {p.pid for p in workers}  # --pool solo: steps run in the worker process
+
+
+def test_qp_up_workers_adds_named_worker_processes(settings: Settings) -> None:
+    from quant_platform.cli.up_cmd import build_specs
+
+    names = {s.name: s for s in build_specs(settings, "binance", workers=2)}
+    assert [names[f"worker-{i}"].argv[1:3] for i in range(2)] == [["worker", "--name"]] * 2
+    assert not any(n.startswith("worker") for n in {s.name for s in build_specs(settings, "x")})
