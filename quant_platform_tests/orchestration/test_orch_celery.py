@@ -6,15 +6,32 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from dagster import DagsterInstance, execute_job, reconstructable
 
 from quant_platform.config import Settings
-from quant_platform_tests.orchestration.celery_jobs import PREFIX, spread
+from quant_platform_tests.orchestration.celery_jobs import (
+    HOURS_START,
+    PREFIX,
+    ohlcv_in_process,
+    ohlcv_on_celery,
+    spread,
+)
+from quant_platform_tests.orchestration.orch_seed import seed_frame, synthetic_trades
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def db_bars(conn: psycopg.Connection, start: datetime, end: datetime) -> list[tuple]:
+    """Every stored bar in [start, end), all columns, in key order."""
+    return conn.execute(
+        "SELECT * FROM ohlcv WHERE bucket >= %s AND bucket < %s ORDER BY symbol, interval, bucket",
+        (start, end),
+    ).fetchall()
 
 
 @pytest.fixture()
@@ -66,3 +83,31 @@ def test_qp_up_workers_adds_named_worker_processes(settings: Settings) -> None:
     names = {s.name: s for s in build_specs(settings, "binance", workers=2)}
     assert [names[f"worker-{i}"].argv[1:3] for i in range(2)] == [["worker", "--name"]] * 2
     assert not any(n.startswith("worker") for n in {s.name for s in build_specs(settings, "x")})
+
+
+def test_six_hour_ohlcv_on_two_workers_equals_in_process(
+    settings: Settings,
+    db: psycopg.Connection,
+    workers: list[subprocess.Popen],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six hourly resample steps spread over both workers; the bars equal an in-process run."""
+    monkeypatch.setenv("QP_REDIS_URL", settings.redis_url)
+    end = HOURS_START + timedelta(hours=6)
+    seed_frame(db, synthetic_trades(("BTCUSDT", "ETHUSDT"), HOURS_START, end, 3000, seed=5))
+    config = {"resources": {"timescale": {"config": {"database_url": settings.database_url}}}}
+    (tmp_path / "dagster").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "dagster"))
+    with execute_job(reconstructable(ohlcv_in_process), instance=instance, run_config=config) as r:
+        assert r.success
+    in_process = db_bars(db, HOURS_START, end)
+    db.execute("TRUNCATE ohlcv")
+    assert db_bars(db, HOURS_START, end) == []
+    with execute_job(reconstructable(ohlcv_on_celery), instance=instance, run_config=config) as r:
+        assert r.success
+        pids = {r.output_for_node(f"ohlcv_hour_{i}") for i in range(6)}
+    assert pids == {p.pid for p in workers}
+    on_celery = db_bars(db, HOURS_START, end)
+    assert len(on_celery) > 6 * 2 * 60  # 1m bars for 2 symbols over 6 hours, plus rollups
+    assert on_celery == in_process

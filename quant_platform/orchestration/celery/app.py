@@ -17,4 +17,7 @@ from quant_platform.orchestration.celery.executor import transport_options
 _settings = get_settings()
 app = make_app({"broker": _settings.redis_url, "backend": _settings.redis_url})
 app.conf.update(transport_options(_settings.redis_prefix))
+# one step reserved per worker process, acknowledged when done: steps spread over the
+# workers instead of queueing behind one, and a step whose worker dies is redelivered
+app.conf.update(worker_prefetch_multiplier=1, task_acks_late=True)
 execute_plan = create_task(app)
