@@ -6,10 +6,11 @@ import argparse
 import contextlib
 import importlib.util
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from quant_platform.config import Settings, SettingsError
 from quant_platform.config.settings import PROJECT_ROOT
@@ -17,18 +18,36 @@ from quant_platform.services.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "orchestration" / "dagster.yaml"
+DAGSTER_PG_YAML = DAGSTER_YAML.with_name("dagster_postgres.yaml")
 # The local simulator lets the first-start seeding page its history fast; the real
 # venue's 2400/min would make a day of trades take minutes.
 SEED_WEIGHT = 1_000_000
 
 
-def prepare_dagster_home(settings: Settings) -> Path:
-    """A project-local DAGSTER_HOME with the platform's instance config (SQLite by default)."""
+def dagster_pg_url(settings: Settings) -> str:
+    """Dagster's own database beside the platform's: `<QP_DATABASE_URL db>_dagster`.
+
+    The driver is named (`postgresql+psycopg2`): SQLAlchemy 2.1 maps a bare
+    `postgresql://` to psycopg 3, on which dagster-postgres's `NOTIFY run_events, %s`
+    is a syntax error (server-side parameters).
+    """
+    parts = urlsplit(settings.database_url)
+    name = (parts.path.lstrip("/") or "qp") + "_dagster"
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
+
+
+def prepare_dagster_home(settings: Settings, storage: str = "sqlite") -> Path:
+    """A project-local DAGSTER_HOME with the platform's instance config.
+
+    `storage="postgres"` installs dagster_postgres.yaml (runs, events, schedules in
+    PostgreSQL at DAGSTER_PG_URL, see dagster_pg_url); the default keeps SQLite files.
+    """
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if DAGSTER_YAML.exists():
-        shutil.copyfile(DAGSTER_YAML, target)
+    source = DAGSTER_PG_YAML if storage == "postgres" else DAGSTER_YAML
+    if source.exists():
+        shutil.copyfile(source, target)
     elif not target.exists():
         target.write_text("telemetry:\n  enabled: false\n")
     return home
@@ -61,12 +80,18 @@ def ingest_specs(
 
 
 def build_specs(
-    settings: Settings, feed: str, shards: int = 1, workers: int = 0
+    settings: Settings,
+    feed: str,
+    shards: int = 1,
+    workers: int = 0,
+    dagster_storage: str = "sqlite",
 ) -> list[ProcessSpec]:
     bindir = Path(sys.executable).parent
     qp = str(bindir / "qp")
-    home = prepare_dagster_home(settings)
+    home = prepare_dagster_home(settings, dagster_storage)
     common = {"DAGSTER_HOME": str(home), "QP_DATA_DIR": str(settings.data_dir)}
+    if dagster_storage == "postgres":
+        common["DAGSTER_PG_URL"] = dagster_pg_url(settings)
     specs: list[ProcessSpec] = []
     feed_env: dict[str, str] = {}
     if feed == "simulator" and importlib.util.find_spec("quant_platform.cli.sim_cmd"):
@@ -189,7 +214,12 @@ def _run_platform(args: argparse.Namespace, settings: Settings, started: list) -
     if args.workers < 0:
         print("qp up: --workers must be 0 or more, e.g. --workers 2", file=sys.stderr)
         return 2
-    specs = build_specs(settings, feed, args.shards, args.workers)
+    if args.dagster_storage == "postgres":
+        from quant_platform.services.local import ensure_database
+
+        ensure_database(settings.database_url, urlsplit(dagster_pg_url(settings)).path[1:])
+        os.environ["DAGSTER_PG_URL"] = dagster_pg_url(settings)  # this process reports too
+    specs = build_specs(settings, feed, args.shards, args.workers, args.dagster_storage)
     logs = settings.data_dir / "logs"
     stops = " and the local PostgreSQL/Redis it started" if started else ""
     print(f"quant-platform up ({feed} feed). Ctrl-C stops every process{stops}.")
@@ -275,5 +305,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="N",
         help="also run N Celery workers (`qp worker`) for jobs on the Celery executor",
+    )
+    p.add_argument(
+        "--dagster-storage",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="Dagster's runs/events/schedules: SQLite files in .qp/dagster (default) or "
+        "PostgreSQL (database <QP_DATABASE_URL name>_dagster, created if missing)",
     )
     p.set_defaults(func=_up)

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import DagsterInstance, execute_job, reconstructable
+from psycopg import sql
 
 from quant_platform.config import Settings
 from quant_platform_tests.orchestration.celery_jobs import (
@@ -111,3 +112,43 @@ def test_six_hour_ohlcv_on_two_workers_equals_in_process(
     on_celery = db_bars(db, HOURS_START, end)
     assert len(on_celery) > 6 * 2 * 60  # 1m bars for 2 symbols over 6 hours, plus rollups
     assert on_celery == in_process
+
+
+def test_dagster_storage_postgres_keeps_runs_in_postgresql(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qp up --dagster-storage postgres`: the instance it installs stores runs in PostgreSQL."""
+    from quant_platform.cli.up_cmd import build_specs, dagster_pg_url
+    from quant_platform.services.local import ensure_database
+
+    url = dagster_pg_url(settings)
+    assert url.rsplit("/", 1)[1] == settings.database_url.rsplit("/", 1)[1] + "_dagster"
+    ensure_database(settings.database_url, url.rsplit("/", 1)[1])
+    specs = build_specs(settings, "binance", dagster_storage="postgres")
+    env = next(s.env for s in specs if s.name == "dagster-daemon")
+    assert env["DAGSTER_PG_URL"] == url
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+    try:
+        with DagsterInstance.get() as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            with execute_job(
+                reconstructable(ohlcv_in_process),
+                instance=instance,
+                run_config={
+                    "resources": {"timescale": {"config": {"database_url": settings.database_url}}}
+                },
+            ) as r:
+                assert r.success
+                run_id = r.run_id
+        assert url.startswith("postgresql+psycopg2://")
+        with psycopg.connect(url.replace("+psycopg2", "")) as conn:
+            row = conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        assert row == ("SUCCESS",)
+    finally:  # the shared server keeps no database behind
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(url.rsplit("/", 1)[1])
+                )
+            )
