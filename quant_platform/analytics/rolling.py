@@ -47,9 +47,21 @@ _ZERO_TOL = 16.0 * _EPS
 class _Blocked:
     """One series cut into blocks of `w`, centred per block, missing values zeroed."""
 
-    z: np.ndarray  # (nb, w) centred values, 0 where missing
-    ref: np.ndarray  # (nb,) centre of each block: its first finite value (causal)
+    z: np.ndarray  # (nb, w) values centred on `ref`, 0 where missing (for block heads)
+    ref: np.ndarray  # (nb,) each block's first finite value
+    zt: np.ndarray  # (nb, w) values centred on `ref_t`, 0 where missing (for block tails)
+    ref_t: np.ndarray  # (nb,) each block's last finite value
     invalid: np.ndarray  # (n,) windows that are incomplete or hold a non-finite value
+
+    def ref_a(self) -> np.ndarray:
+        """Centre of part A (the previous block's tail) for windows ending in each block.
+
+        A window that ends in block b holds the last value of block b-1 whenever it
+        holds any of that block, and the first value of block b always: centring each
+        part on a value inside the window keeps rounding at the window's own scale (a
+        large value just before the window cannot swamp it).
+        """
+        return np.concatenate([self.ref[:1], self.ref_t[:-1]])
 
 
 def _block(x: np.ndarray, w: int) -> _Blocked:
@@ -60,36 +72,41 @@ def _block(x: np.ndarray, w: int) -> _Blocked:
     invalid[: w - 1] = True
     if finite.all() and nb * w == n:  # fast path: no copies beyond the centring
         xb = x.reshape(nb, w)
-        ref = xb[:, 0].copy()
-        return _Blocked(z=xb - ref[:, None], ref=ref, invalid=invalid)
+        ref, ref_t = xb[:, 0].copy(), xb[:, -1].copy()
+        return _Blocked(
+            z=xb - ref[:, None], ref=ref, zt=xb - ref_t[:, None], ref_t=ref_t, invalid=invalid
+        )
     padded = np.zeros(nb * w)
     padded[:n] = np.where(finite, x, 0.0)
     ok = np.zeros(nb * w, dtype=bool)
     ok[:n] = finite
     xb, okb = padded.reshape(nb, w), ok.reshape(nb, w)
+    rows = np.arange(nb)
     first = np.argmax(okb, axis=1)  # first finite column (0 when none: all zeroed anyway)
-    ref = xb[np.arange(nb), first]
+    last = (w - 1) - np.argmax(okb[:, ::-1], axis=1)
+    ref, ref_t = xb[rows, first], xb[rows, last]
     z = xb - ref[:, None]
     z[~okb] = 0.0
+    zt = xb - ref_t[:, None]
+    zt[~okb] = 0.0
     if not finite.all():
         bad_cum = np.concatenate([[0], np.cumsum(~finite, dtype=np.int64)])
         lo = np.maximum(np.arange(n) - w + 1, 0)
         invalid |= bad_cum[1:] - bad_cum[lo] > 0
-    return _Blocked(z=z, ref=ref, invalid=invalid)
+    return _Blocked(z=z, ref=ref, zt=zt, ref_t=ref_t, invalid=invalid)
 
 
-def _split_sums(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _split_sums(zt: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sums over the two parts of each window ending at block b, column j.
 
-    Part B is the head of block b (columns 0..j): a cumsum inside the block.
-    Part A is the tail of block b-1 (columns j+1..w-1) = block total - head;
-    no cancellation for centred values because a centred block total is ~0
-    (for squares the error is bounded by the previous block's own spread).
+    Part B is the head of block b (columns 0..j of `z`): a cumsum inside the block.
+    Part A is the tail of block b-1 (columns j+1..w-1 of `zt`): a reversed cumsum,
+    summed directly (no block-total-minus-head difference to cancel).
     """
     head = np.cumsum(z, axis=1)
-    part_a = np.empty_like(z)
-    part_a[0] = 0.0
-    np.subtract(head[:-1, -1:], head[:-1], out=part_a[1:])
+    rev = np.cumsum(zt[:, ::-1], axis=1)[:, ::-1]  # rev[:, j] = sum of columns j..w-1
+    part_a = np.zeros_like(z)
+    part_a[1:, :-1] = rev[:-1, 1:]
     return part_a, head
 
 
@@ -112,7 +129,7 @@ class _Moments:
     def mean(self, n: int, w: int) -> np.ndarray:
         n_a = _weights(w)[0]
         ref_b = self.b.ref[:, None]
-        dref = np.concatenate([self.b.ref[:1], self.b.ref[:-1]])[:, None] - ref_b
+        dref = self.b.ref_a()[:, None] - ref_b
         total = n_a * dref
         total += self.s_a
         total += self.s_b
@@ -125,9 +142,9 @@ def _moments(x: np.ndarray, w: int, b: _Blocked | None = None) -> _Moments:
     b = _block(x, w) if b is None else b
     _, n_b, f, inv_a = _weights(w)
     inv_b = 1.0 / n_b
-    s_a, s_b = _split_sums(b.z)
-    q_a, q_b = _split_sums(np.square(b.z))
-    dref = np.concatenate([b.ref[:1], b.ref[:-1]])[:, None] - b.ref[:, None]
+    s_a, s_b = _split_sums(b.zt, b.z)
+    q_a, q_b = _split_sums(np.square(b.zt), np.square(b.z))
+    dref = b.ref_a()[:, None] - b.ref[:, None]
     # rounding scale of each window: its two parts' centred sums of squares + merge
     # term (the window's own data only, so the zero test stays causal)
     thr = q_a + q_b + (w / 4.0) * dref * dref
@@ -164,9 +181,9 @@ def rolling_sum(x: ArrayLike, window: int) -> np.ndarray:
     arr = as_1d(x)
     b = _block(arr, w)
     n_a = _weights(w)[0]
-    s_a, s_b = _split_sums(b.z)
+    s_a, s_b = _split_sums(b.zt, b.z)
     ref_b = b.ref[:, None]
-    ref_a = np.concatenate([b.ref[:1], b.ref[:-1]])[:, None]
+    ref_a = b.ref_a()[:, None]
     total = w * ref_b + n_a * (ref_a - ref_b) + s_a + s_b
     return wrap_like(_mask(total.ravel()[: arr.size], b.invalid), x)
 
@@ -208,7 +225,7 @@ def _cross(x: np.ndarray, y: np.ndarray, w: int) -> tuple[_Moments, _Moments, np
     mx = _moments(x, w, bx)
     my = _moments(y, w, by)
     _, n_b, f, inv_a = _weights(w)
-    p_a, p_b = _split_sums(bx.z * by.z)
+    p_a, p_b = _split_sums(bx.zt * by.zt, bx.z * by.z)
     t = mx.s_a * my.s_a
     t *= inv_a
     p_a -= t

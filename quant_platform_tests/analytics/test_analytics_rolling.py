@@ -173,3 +173,19 @@ def test_rolling_outputs_are_causal_bit_for_bit():
         np.testing.assert_array_equal(
             rolling_cov(x, y, 64)[: cut + 1], rolling_cov(x2, y2, 64)[: cut + 1]
         )
+
+
+def test_a_large_value_before_the_window_does_not_swamp_it() -> None:
+    """Found by hypothesis: 60000 just before [0, 0.0078125] zeroed that window's std.
+
+    Each part of a window is centred on one of its own values, so rounding stays at the
+    window's scale whatever came before it.
+    """
+    x = np.array([0.0, 0.0, 0.0, 0.0, 60000.0, 0.0, 0.0078125])
+    for w in (2, 3):
+        want = _naive(x, w, lambda a: np.std(a, ddof=1))
+        _close(rolling_std(x, w), want, 1e-9 * _scale(x, w))
+    y = np.array([1e6, 1e6 + 1, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0])
+    want = _naive(y, 3, lambda a: np.std(a, ddof=1))
+    _close(rolling_std(y, 3), want, 1e-9 * _scale(y, 3))
+    _close(rolling_mean(y, 3), _naive(y, 3, np.mean), 1e-9 * _scale(y, 3))
