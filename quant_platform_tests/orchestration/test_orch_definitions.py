@@ -1,6 +1,9 @@
 """The code location loads, and every job, schedule and sensor resolves."""
 
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +88,30 @@ def test_ohlcv_is_hourly_single_run_backfill_and_trades_is_external() -> None:
     assert ohlcv.partitions_def.get_partition_keys()[0] == "2026-01-01-00:00"
     assert ohlcv.backfill_policy.max_partitions_per_run is None  # single run
     assert not graph.get(AssetKey("trades")).is_materializable
+
+
+FIRST_KEYS = """
+from quant_platform.definitions import defs
+graph = defs.get_repository_def().asset_graph
+for name in ("ohlcv", "pair_screen", "daily_report", "pair_backtest"):
+    pdef = graph.get(defs.resolve_assets_def(name).key).partitions_def
+    for dim in getattr(pdef, "partitions_defs", None) or []:
+        if dim.name == "date":  # multi-partitioned: the time dimension
+            pdef = dim.partitions_def
+    print(name, pdef.get_partition_keys()[0][:10])
+"""
+
+
+def test_every_time_partitioned_asset_starts_at_the_data_start() -> None:
+    """No asset lists months of "missing" partitions before the data (seen: 335 empty days)."""
+    env = {**os.environ, "QP_PARTITIONS_START": "2026-11-30"}
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_KEYS], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    firsts = dict(zip(out[::2], out[1::2], strict=True))
+    assert firsts == dict.fromkeys(
+        ("ohlcv", "pair_screen", "daily_report", "pair_backtest"), "2026-11-30"
+    )
 
 
 @pytest.fixture()

@@ -17,12 +17,15 @@ from dagster import (
 )
 
 from quant_platform.analytics.screener import ScreenConfig, screen_pairs
+from quant_platform.config import get_settings
 from quant_platform.orchestration.ohlcv.assets import ohlcv
+from quant_platform.orchestration.partitions import daily_start
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
 from quant_platform.queries.research import interval_seconds, load_bar_window, save_screen
 
-# Closed UTC days only: the schedule screens the day that just ended.
-SCREEN_PARTITIONS = DailyPartitionsDefinition(start_date="2026-01-01")
+# Closed UTC days only, from the data's start (as every partitioned asset): the schedule
+# screens the day that just ended.
+SCREEN_PARTITIONS = DailyPartitionsDefinition(start_date=daily_start(get_settings()))
 
 
 class PairScreenConfig(Config):
