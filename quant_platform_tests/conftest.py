@@ -43,7 +43,7 @@ def pg_server_url() -> str:
     if explicit:
         return explicit
     _ensure_installed()
-    pg = LocalPostgres(BASE.data_dir / "postgres", BASE.pg_port)
+    pg = LocalPostgres(BASE.data_dir / "postgres", BASE.pg_port, clusters_root=BASE.pg_clusters_dir)
     pg.start()
     return pg.admin_url
 
@@ -118,7 +118,11 @@ def ephemeral_postgres() -> Iterator[LocalPostgres]:
     `quant_platform.services.local.cluster_home`); `destroy()` removes them.
     """
     _ensure_installed()
-    pg = LocalPostgres(BASE.data_dir / "test-clusters" / uuid.uuid4().hex[:8], free_port())
+    pg = LocalPostgres(
+        BASE.data_dir / "test-clusters" / uuid.uuid4().hex[:8],
+        free_port(),
+        clusters_root=BASE.pg_clusters_dir,
+    )
     pg.start()
     migrate(pg.url)
     yield pg

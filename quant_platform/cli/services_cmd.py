@@ -6,12 +6,23 @@ import argparse
 import sys
 
 from quant_platform.config import Settings
-from quant_platform.services.local import LocalPostgres, LocalRedis, ServiceError, provision
+from quant_platform.services.local import (
+    LocalPostgres,
+    LocalRedis,
+    ServiceError,
+    provision,
+    prune_orphan_clusters,
+)
 
 
 def local_services(settings: Settings) -> tuple[LocalPostgres, LocalRedis]:
     return (
-        LocalPostgres(settings.data_dir / "postgres", settings.pg_port, host=settings.bind_host),
+        LocalPostgres(
+            settings.data_dir / "postgres",
+            settings.pg_port,
+            host=settings.bind_host,
+            clusters_root=settings.pg_clusters_dir,
+        ),
         LocalRedis(settings.data_dir / "redis", settings.redis_port, host=settings.bind_host),
     )
 
@@ -26,6 +37,8 @@ def start_services(settings: Settings) -> list[LocalPostgres | LocalRedis]:
         ServiceError: one sentence naming what failed and what to do.
     """
     provision(settings.data_dir)
+    for orphan in prune_orphan_clusters(settings.pg_clusters_dir):
+        print(f"services: removed the cluster of a deleted checkout: {orphan}", file=sys.stderr)
     pg, rd = local_services(settings)
     started: list[LocalPostgres | LocalRedis] = []
     try:

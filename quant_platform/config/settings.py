@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # --- processes and ports -------------------------------------------------
     bind_host: str = "127.0.0.1"
     pg_port: int = Field(55432, ge=1024, le=65535)
+    # As root the local cluster runs as `postgres`, which may not enter the checkout
+    # (root's home, `mktemp -d`): its files go here instead, one folder per data dir.
+    pg_clusters_dir: Path = Path("/var/lib/qp/clusters")
     redis_port: int = Field(56379, ge=1024, le=65535)
     dagster_port: int = Field(3000, ge=1, le=65535)
     dashboard_port: int = Field(8501, ge=1, le=65535)

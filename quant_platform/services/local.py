@@ -23,7 +23,8 @@ PROVISION_SCRIPT = Path(__file__).with_name("provision.sh")
 # Where clusters live when PostgreSQL runs as the `postgres` user (we are root): the
 # checkout may sit in a mode-700 folder (root's home, `mktemp -d`) that user cannot
 # enter, and loosening the user's folders is not ours to do. One cluster per data dir.
-CLUSTERS_ROOT = Path(os.environ.get("QP_PG_CLUSTERS_DIR", "/var/lib/qp/clusters"))
+# Settings.pg_clusters_dir (QP_PG_CLUSTERS_DIR) overrides it.
+CLUSTERS_ROOT = Path("/var/lib/qp/clusters")
 
 
 class ServiceError(RuntimeError):
@@ -115,16 +116,50 @@ def _run_as_postgres_user() -> tuple[list[str], int | None]:
     return ["runuser", "-u", "postgres", "--"], uid
 
 
-def cluster_home(root: Path) -> Path:
+def cluster_home(root: Path, clusters_root: Path = CLUSTERS_ROOT) -> Path:
     """Where the cluster of data dir `root` lives: `root` itself unless we are root.
 
     As root the server runs as `postgres`, which must reach its files, so a new cluster
-    goes to CLUSTERS_ROOT/<hash of root>/ (a `LOCATION` file in `root` says where).
+    goes to clusters_root/<hash of root>/ (a `LOCATION` file in `root` says where).
     A cluster already under `root` (made before this rule) stays where it is.
     """
     if os.geteuid() != 0 or (root / "data" / "PG_VERSION").exists():
         return root
-    return CLUSTERS_ROOT / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return clusters_root / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_orphan_clusters(clusters_root: Path = CLUSTERS_ROOT) -> list[Path]:
+    """Remove clusters whose checkout's data dir is gone and whose server is not running.
+
+    A cluster outside the checkout outlives a deleted clone or a killed test run; its
+    `CHECKOUT` file names the data dir it belongs to. Clusters without that file, or
+    whose server still runs, are left alone. Returns the folders removed.
+    """
+    removed: list[Path] = []
+    if not clusters_root.is_dir():
+        return removed
+    for home in sorted(clusters_root.iterdir()):
+        owner_file = home / "CHECKOUT"
+        if not owner_file.is_file() or Path(owner_file.read_text().strip()).exists():
+            continue
+        pidfile = home / "data" / "postmaster.pid"
+        if pidfile.exists():
+            first = pidfile.read_text().split("\n", 1)[0].strip()
+            if first.isdigit() and _pid_alive(int(first)):
+                continue
+        shutil.rmtree(home, ignore_errors=True)
+        removed.append(home)
+    return removed
 
 
 class LocalPostgres:
@@ -140,9 +175,10 @@ class LocalPostgres:
         user: str = "qp",
         database: str = "qp",
         bin_dir: Path | None = None,
+        clusters_root: Path = CLUSTERS_ROOT,
     ) -> None:
         self.root = Path(data_dir).resolve()
-        self.home = cluster_home(self.root)
+        self.home = cluster_home(self.root, clusters_root)
         self.pgdata = self.home / "data"
         self.port = port
         self.host = host

@@ -152,3 +152,52 @@ def test_services_start_names_a_taken_port_in_one_sentence(tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and f"port {port} is taken" in err and "QP_PG_PORT" in err
+
+
+def test_services_start_uses_the_configured_clusters_dir_and_prunes_orphans(
+    tmp_path: Path,
+) -> None:
+    """QP_PG_CLUSTERS_DIR is a setting like any other: as root the new cluster goes there.
+    A cluster whose checkout was deleted (a removed clone, a killed test run) is removed
+    on the next start; a cluster whose checkout exists, or whose server runs, stays."""
+    import shutil
+    import uuid
+
+    from quant_platform.services.local import LocalPostgres, LocalRedis, free_port
+
+    clusters = Path("/var/lib/qp") / f"test-clusters-{uuid.uuid4().hex[:8]}"
+    orphan, owned, running = clusters / "orphan", clusters / "owned", clusters / "running"
+    for home, owner in (
+        (orphan, tmp_path / "deleted-clone" / ".qp" / "postgres"),
+        (owned, tmp_path),
+        (running, tmp_path / "also-deleted"),
+    ):
+        (home / "data").mkdir(parents=True)
+        (home / "CHECKOUT").write_text(f"{owner}\n")
+    (running / "data" / "postmaster.pid").write_text(f"{os.getpid()}\n")
+    data = tmp_path / "checkout" / ".qp"
+    data.mkdir(parents=True)
+    pg_port, redis_port = free_port(), free_port()
+    env = {
+        "QP_DATA_DIR": str(data),
+        "QP_PG_PORT": str(pg_port),
+        "QP_REDIS_PORT": str(redis_port),
+        "QP_PG_CLUSTERS_DIR": str(clusters),
+        "QP_DATABASE_URL": f"postgresql://qp@127.0.0.1:{pg_port}/qp",
+        "QP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    pg = LocalPostgres(data / "postgres", pg_port, clusters_root=clusters)
+    try:
+        proc = _qp("services", "start", **env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # As root the server runs as `postgres`, so its files live in the clusters dir;
+        # any other user keeps them in the checkout.
+        assert pg.home.parent == (clusters if os.geteuid() == 0 else data)
+        assert (pg.pgdata / "PG_VERSION").exists()
+        assert f"removed the cluster of a deleted checkout: {orphan}" in proc.stderr
+        assert not orphan.exists() and owned.exists() and running.exists()
+        assert _qp("services", "stop", **env).returncode == 0
+    finally:
+        pg.destroy()
+        LocalRedis(data / "redis", redis_port).destroy()
+        shutil.rmtree(clusters, ignore_errors=True)
