@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     resume_lookback_s: float = Field(7 * 86400.0, ge=0)
     resume_hole_window_s: float = Field(3600.0, ge=0)
     venue_time_refresh_s: float = Field(300.0, gt=0)
+    # A background task that dies more than `task_max_restarts` times within
+    # `task_restart_window_s` makes the daemon exit non-zero (its supervisor restarts it).
+    task_max_restarts: int = Field(10, ge=1)
+    task_restart_window_s: float = Field(600.0, gt=0)
 
     # --- analytics and alerts -----------------------------------------------
     analytics_interval_s: float = Field(5.0, gt=0)

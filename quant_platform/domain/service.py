@@ -12,3 +12,10 @@ class ServiceStatus:
     name: str
     up: bool
     detail: str
+
+
+# Exit status of a process that gave up on something outside it (the venue unreachable
+# after its retry limit): "try again later" (sysexits EX_TEMPFAIL). `qp up`'s supervisor
+# restarts such an exit for as long as it takes, with capped backoff, and does not count
+# it toward the crash-loop budget; any other non-zero exit is a crash.
+EXIT_TEMPFAIL = 75

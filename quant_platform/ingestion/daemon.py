@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from quant_platform.config import Settings
+from quant_platform.domain.service import EXIT_TEMPFAIL
 from quant_platform.feed.backfill import RestBackfiller
 from quant_platform.feed.backoff import Backoff, TooManyFailures
 from quant_platform.feed.connection import ConnectionEvents, FeedConnection
@@ -75,7 +76,13 @@ class IngestionDaemon:
         # factory called with the stop event), supervised like the other helpers
         self.side_tasks: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = []
         self.stop = asyncio.Event()
-        self.tasks = TaskSupervisor(self.stop, self.registry)
+        self.tasks = TaskSupervisor(
+            self.stop,
+            self.registry,
+            max_deaths=settings.task_max_restarts,
+            window_s=settings.task_restart_window_s,
+            on_give_up=self._task_gave_up,
+        )
         self.exit_code = 0
         self.started = time.time()
         self.counts = {
@@ -444,15 +451,29 @@ class IngestionDaemon:
     def request_stop(self) -> None:
         self.stop.set()
 
+    def _task_gave_up(self, name: str, why: str) -> None:
+        """A background task spent its restart budget: stop, flush, exit 1 (a crash)."""
+        self.exit_code = 1
+        self.stop.set()
+
     def _note_feed_failures(self, done: set[asyncio.Task[Any]]) -> None:
-        """A feed task that ended by itself failed: log why and exit non-zero."""
+        """A feed task that ended by itself failed: log why and exit non-zero.
+
+        Too many failed connects exits EX_TEMPFAIL (75): the venue is unreachable,
+        not the daemon broken, so the supervisor restarts it without counting a crash.
+        """
         for task in done:
             if task.cancelled():
                 continue
             exc = task.exception()
             if isinstance(exc, TooManyFailures):
-                log.critical("feed failed: %s", exc)
-                self.exit_code = 1
+                log.critical(
+                    "feed failed: %s; exit %d (temporary: the supervisor restarts the daemon, "
+                    "which backfills from the newest stored ids)",
+                    exc,
+                    EXIT_TEMPFAIL,
+                )
+                self.exit_code = EXIT_TEMPFAIL
             elif exc is not None:
                 log.critical("feed task crashed: %r", exc)
                 self.exit_code = 1

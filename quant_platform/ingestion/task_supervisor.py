@@ -9,6 +9,13 @@ and the alerts read a snapshot that never changes. Here each task runs under
 starts it again after a backoff with jitter (reset once the task has run
 healthily for `healthy_after_s`). A task that returns while the daemon is not
 stopping counts as a death too.
+
+Restarting forever hides a task that can never run (a bug, a resource it will
+never get): with a budget (`max_deaths` within `window_s`, from
+QP_TASK_MAX_RESTARTS / QP_TASK_RESTART_WINDOW_S) the death past it is logged
+CRITICAL, the task is not restarted, and `on_give_up` asks the daemon to stop
+and exit non-zero, so its process supervisor restarts the whole daemon (which
+resumes from the store) and counts the crash.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -34,6 +42,7 @@ class TaskState:
     restarts: int = 0
     last_error: str | None = None
     failed_at: float = 0.0  # monotonic time of the last death, 0 if none
+    deaths: deque[float] = field(default_factory=deque)  # inside the budget's window
 
 
 class TaskSupervisor:
@@ -53,8 +62,15 @@ class TaskSupervisor:
         healthy_after_s: float = 60.0,
         unhealthy_for_s: float = 60.0,
         rng: random.Random | None = None,
+        max_deaths: int | None = None,
+        window_s: float = 600.0,
+        on_give_up: Callable[[str, str], None] | None = None,
     ) -> None:
         self.stop = stop
+        self.max_deaths = max_deaths
+        self.window_s = window_s
+        self.on_give_up = on_give_up
+        self.gave_up: str | None = None  # the task whose budget ran out, if one did
         self.base_s, self.cap_s = base_s, cap_s
         self.healthy_after_s = healthy_after_s
         self.unhealthy_for_s = unhealthy_for_s
@@ -97,6 +113,9 @@ class TaskSupervisor:
                 state.failed_at = time.monotonic()
                 state.last_error = f"{type(exc).__name__}: {exc}"
                 self._restarts.labels(name).inc()
+                if self._over_budget(state):
+                    self._give_up(state, exc)
+                    return
                 if state.failed_at - started >= self.healthy_after_s:
                     backoff = self.base_s
                 delay = self.rng.uniform(backoff / 2, backoff)
@@ -117,12 +136,35 @@ class TaskSupervisor:
                 state.running = False
                 self._up.labels(name).set(0)
 
+    def _over_budget(self, state: TaskState) -> bool:
+        """Record this death; True when the task died more than `max_deaths` times in the window."""
+        if self.max_deaths is None:
+            return False
+        state.deaths.append(state.failed_at)
+        while state.deaths and state.failed_at - state.deaths[0] > self.window_s:
+            state.deaths.popleft()
+        return len(state.deaths) > self.max_deaths
+
+    def _give_up(self, state: TaskState, exc: Exception) -> None:
+        """Log the spent budget CRITICAL (with the traceback) and hand over to `on_give_up`."""
+        self.gave_up = state.name
+        why = (
+            f"background task {state.name} died {len(state.deaths)} times within "
+            f"{self.window_s:.0f} s (QP_TASK_MAX_RESTARTS={self.max_deaths}, "
+            f"QP_TASK_RESTART_WINDOW_S={self.window_s:g}); last error: {state.last_error}"
+        )
+        log.critical("%s; not restarting it: the daemon exits non-zero", why, exc_info=exc)
+        if self.on_give_up is not None:
+            self.on_give_up(state.name, why)
+
     def problems(self) -> dict[str, str]:
         """Tasks down or recently dead, with their last error (empty when all are fine)."""
         now = time.monotonic()
         out = {}
         for s in self.states.values():
-            if not s.running and not self.stop.is_set():
+            if s.name == self.gave_up:
+                out[s.name] = f"gave up after {len(s.deaths)} deaths (last error: {s.last_error})"
+            elif not s.running and not self.stop.is_set():
                 out[s.name] = f"not running (last error: {s.last_error})"
             elif s.failed_at and now - s.failed_at < self.unhealthy_for_s:
                 out[s.name] = f"restarted {now - s.failed_at:.0f} s ago after {s.last_error}"

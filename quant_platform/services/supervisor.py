@@ -3,8 +3,12 @@
 Each child gets its own process group so Ctrl-C reaches only us; we then send
 SIGTERM to every group, wait, and SIGKILL what is left. A child that dies is
 restarted with a capped backoff; only a crash loop (more than
-`RestartPolicy.max_in_window` restarts inside `window_s`) stops the platform,
-so a daemon that exits after a long outage is restarted for as long as it takes.
+`RestartPolicy.max_in_window` restarts inside `window_s`) stops the platform.
+An exit with a *transient* status (EX_TEMPFAIL, 75: the ingestion daemon gave up
+connecting to an unreachable venue) is not a crash: it is restarted with the
+same capped backoff for as long as it takes and never counts toward the
+crash-loop budget, so an outage of any length ends with the daemon back (and
+backfilling from the newest stored ids).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from quant_platform.domain.service import EXIT_TEMPFAIL
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,11 @@ class RestartPolicy:
     cap_s: float = 60.0
     window_s: float = 600.0
     max_in_window: int = 10
+    transient_codes: frozenset[int] = frozenset({EXIT_TEMPFAIL})
+
+    def transient_delay(self, streak: int) -> float:
+        """Delay before the `streak`-th transient restart in a row (1-based), capped."""
+        return min(self.cap_s, self.base_s * 2.0 ** (max(streak, 1) - 1))
 
     def next_delay(self, history: deque[float], now: float) -> float | None:
         """Record a restart at `now` in `history`; its delay, or None to give up."""
@@ -61,6 +72,8 @@ class _Child:
     restarts: int = 0
     recent: deque[float] = field(default_factory=deque)  # restart times inside the window
     next_start: float = 0.0
+    started_at: float = 0.0
+    transient_streak: int = 0  # transient exits in a row (reset by a long enough run)
 
 
 class Supervisor:
@@ -81,6 +94,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        child.started_at = time.monotonic()
         logfile.close()
         log.info(
             "started %s (pid %d): %s", child.spec.name, child.proc.pid, " ".join(child.spec.argv)
@@ -115,33 +129,55 @@ class Supervisor:
                     if child.proc is None and time.monotonic() >= child.next_start:
                         self._spawn(child)
                     continue
-                rc = child.proc.returncode
-                policy = child.spec.restart
-                delay = policy.next_delay(child.recent, time.monotonic())
+                delay = self._restart_delay(child)
                 if delay is None:
-                    log.error(
-                        "%s exited with %s: %d restarts within %.0f s; stopping the platform",
-                        child.spec.name,
-                        rc,
-                        len(child.recent),
-                        policy.window_s,
-                    )
                     self._stopping = True
                     code = 1
                     break
-                child.restarts += 1
-                log.warning(
-                    "%s exited with %s; restart %d in %.0f s (log: %s)",
-                    child.spec.name,
-                    rc,
-                    child.restarts,
-                    delay,
-                    self.log_dir / f"{child.spec.name}.log",
-                )
                 child.proc = None
                 child.next_start = time.monotonic() + delay
         self.stop()
         return code
+
+    def _restart_delay(self, child: _Child) -> float | None:
+        """Seconds until the exited `child` restarts, or None (logged) to stop the platform.
+
+        A transient exit (`RestartPolicy.transient_codes`) waits the capped backoff of
+        its streak and is never a crash loop; any other exit is judged by the window.
+        """
+        assert child.proc is not None
+        rc = child.proc.returncode
+        policy = child.spec.restart
+        now = time.monotonic()
+        if now - child.started_at >= policy.window_s:
+            child.transient_streak = 0  # it ran well for a while: start the backoff over
+        if rc in policy.transient_codes:
+            child.transient_streak += 1
+            delay = policy.transient_delay(child.transient_streak)
+            kind = f"temporary failure, {child.transient_streak} in a row; not a crash"
+        else:
+            found = policy.next_delay(child.recent, now)
+            if found is None:
+                log.error(
+                    "%s exited with %s: %d restarts within %.0f s; stopping the platform",
+                    child.spec.name,
+                    rc,
+                    len(child.recent),
+                    policy.window_s,
+                )
+                return None
+            delay, kind = found, "crash"
+        child.restarts += 1
+        log.warning(
+            "%s exited with %s (%s); restart %d in %.0f s (log: %s)",
+            child.spec.name,
+            rc,
+            kind,
+            child.restarts,
+            delay,
+            self.log_dir / f"{child.spec.name}.log",
+        )
+        return delay
 
     def stop(self) -> None:
         live = [c for c in self.children if c.proc is not None and c.proc.poll() is None]

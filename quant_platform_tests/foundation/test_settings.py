@@ -41,6 +41,8 @@ def test_symbols_from_env_csv(monkeypatch: pytest.MonkeyPatch) -> None:
         ("QP_PAIRS", "BTCUSDT-ETHUSDT", "BTCUSDT/ETHUSDT"),
         ("QP_PAIRS", "BTCUSDT/XRPUSDT", "not in QP_SYMBOLS"),
         ("QP_REDIS_PREFIX", "bad prefix*", "QP_REDIS_PREFIX"),
+        ("QP_TASK_MAX_RESTARTS", "0", "QP_TASK_MAX_RESTARTS"),
+        ("QP_TASK_RESTART_WINDOW_S", "-1", "QP_TASK_RESTART_WINDOW_S"),
     ],
 )
 def test_bad_value_names_the_variable(

@@ -52,3 +52,25 @@ def test_a_crash_loop_inside_the_window_stops_the_platform(tmp_path: Path) -> No
     code = _run(sup, 20.0)
     assert code == 1
     assert sup.children[0].restarts == 2
+
+
+def test_a_transient_exit_is_restarted_for_as_long_as_it_takes(tmp_path: Path) -> None:
+    """Exit 75 (the daemon gave up on an unreachable venue) never counts as a crash loop:
+    the same window and budget that stop a crashing child let this one go on."""
+    from quant_platform.domain.service import EXIT_TEMPFAIL
+
+    spec = ProcessSpec(
+        "unreachable",
+        [sys.executable, "-c", f"import sys; sys.exit({EXIT_TEMPFAIL})"],
+        restart=RestartPolicy(base_s=0.01, cap_s=0.05, window_s=60, max_in_window=2),
+    )
+    sup = Supervisor([spec], tmp_path)
+    code = _run(sup, 8.0)
+    assert code == 0
+    assert sup.children[0].restarts > 2  # past the crash budget of the same policy
+    assert not sup.children[0].recent  # none of them counted toward it
+
+
+def test_transient_backoff_doubles_to_the_cap() -> None:
+    p = RestartPolicy(base_s=1.0, cap_s=60.0)
+    assert [p.transient_delay(n) for n in (1, 2, 3, 7, 8, 50)] == [1, 2, 4, 60, 60, 60]

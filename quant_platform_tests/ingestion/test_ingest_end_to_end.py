@@ -162,6 +162,7 @@ def test_consecutive_connect_failures_exit_non_zero(
     settings: Settings, tmp_path: Path, limit: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     from quant_platform.config import load_settings
+    from quant_platform.domain.service import EXIT_TEMPFAIL
     from quant_platform.services.local import free_port
 
     port = free_port()  # nothing listens here
@@ -179,5 +180,5 @@ def test_consecutive_connect_failures_exit_non_zero(
     daemon = IngestionDaemon(s, metrics_port=0)
     with caplog.at_level("CRITICAL"):
         code = asyncio.run(asyncio.wait_for(daemon.run(install_signals=False), 30))
-    assert code == 1
+    assert code == EXIT_TEMPFAIL  # non-zero, and "try again later" for the supervisor
     assert any(f"{limit} consecutive connection failures" in r.getMessage() for r in caplog.records)

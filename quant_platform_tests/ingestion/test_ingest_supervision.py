@@ -95,6 +95,56 @@ def test_analytics_exception_is_logged_turns_health_not_ok_and_restarts(
     assert m is not None and m >= 2
 
 
+def test_a_task_dying_past_its_budget_makes_the_daemon_exit_non_zero(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Analytics raises on every cycle: restarted twice (QP_TASK_MAX_RESTARTS=2), then the
+    third death inside the window stops the daemon with exit 1, CRITICAL naming the keys,
+    after flushing what it held (the supervisor's restart resumes from the store)."""
+    seen: dict[str, object] = {}
+
+    async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
+        await _until(lambda: daemon.counts["accepted"] > 100, 30)
+
+        def broken(recent=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("forced analytics failure, every cycle")
+
+        daemon.live.gather = broken  # type: ignore[method-assign]
+        await _until(lambda: daemon.stop.is_set(), 30)
+        seen["health"] = daemon.health()
+
+    with caplog.at_level(logging.ERROR, logger="quant_platform.ingestion.task_supervisor"):
+        _, daemon, code = asyncio.run(
+            run_daemon(
+                settings,
+                tmp_path,
+                total=50_000,
+                rate=400,
+                during=during,
+                timeout=60,
+                settle=lambda d: True,
+                analytics_interval_s=0.2,
+                task_max_restarts=2,
+                task_restart_window_s=120,
+            )
+        )
+    assert code == 1
+    assert daemon.tasks.gave_up == "analytics"
+    assert daemon.tasks.states["analytics"].restarts == 3  # 2 restarts, then the 3rd death
+    critical = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(critical) == 1
+    msg = critical[0].getMessage()
+    assert "QP_TASK_MAX_RESTARTS=2" in msg and "QP_TASK_RESTART_WINDOW_S=120" in msg
+    assert "forced analytics failure" in msg and critical[0].exc_info is not None
+    health = seen["health"]
+    assert health["ok"] is False  # type: ignore[index]
+    assert any("gave up after 3 deaths" in p for p in health["problems"])  # type: ignore[index]
+    # what it held was flushed on the way out
+    assert daemon.flusher.pending == 0
+    stored = db.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
+    assert stored == daemon.counts["accepted"]
+
+
 def test_stream_that_goes_quiet_after_feeding_is_named_and_resubscribed(
     settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
