@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # --- market ------------------------------------------------------------
     symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
     pairs: Annotated[tuple[str, ...], NoDecode] = ()
+    # Symbols another daemon ingests; this one reads their ticks from that daemon's Redis
+    # streams for its cross-shard pairs (`--shard` sets it; ingestion/remote_legs.py).
+    remote_symbols: Annotated[tuple[str, ...], NoDecode] = ()
     stream: Literal["trade", "aggTrade"] = "trade"
     stream_fallback: bool = True
     feed: Literal["simulator", "binance"] = "simulator"
@@ -139,6 +142,8 @@ class Settings(BaseSettings):
     analytics_bar_s: int = Field(1, ge=1)
     analytics_worker: Literal["process", "thread", "inline"] = "process"
     zscore_window: int = Field(300, ge=10)
+    # A remote leg whose newest bar is this far behind the daemon's newest: pair marked stale.
+    remote_stale_s: float = Field(30.0, gt=0)
     stats_persist_interval_s: float = Field(60.0, gt=0)
     # The daemon refreshes the open hour's OHLCV bars this often (0 = leave it to Dagster).
     open_bars_interval_s: float = Field(30.0, ge=0)
@@ -168,7 +173,7 @@ class Settings(BaseSettings):
     sim_port: int = Field(9443, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("symbols", "quiet_symbols", mode="before")
+    @field_validator("symbols", "quiet_symbols", "remote_symbols", mode="before")
     @classmethod
     def _parse_symbols(cls, value: object) -> object:
         value = _split_csv(value)
@@ -223,10 +228,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pairs_known(self) -> Settings:
+        both = set(self.remote_symbols) & set(self.symbols)
+        if both:
+            raise ValueError(f"{','.join(sorted(both))} in both QP_SYMBOLS and QP_REMOTE_SYMBOLS")
+        known = set(self.symbols) | set(self.remote_symbols)
         for p in self.pairs:
             for s in p.split("/"):
-                if s not in self.symbols:
-                    raise ValueError(f"pair {p} uses {s}, which is not in QP_SYMBOLS")
+                if s not in known:
+                    raise ValueError(
+                        f"pair {p} uses {s}, which is not in QP_SYMBOLS (or QP_REMOTE_SYMBOLS)"
+                    )
         if self.reconnect_cap_s < self.reconnect_base_s:
             raise ValueError("QP_RECONNECT_CAP_S must be >= QP_RECONNECT_BASE_S")
         return self

@@ -8,9 +8,11 @@ safe because a move is an overlap at worst, and the trades table's unique key
 (symbol, kind, trade_id, time) with ON CONFLICT DO NOTHING makes the overlap store
 each trade once.
 
-Pairs: a shard computes live statistics only for the pairs whose two legs it owns.
-Pairs split across shards get no live statistics (the Dagster `pair_statistics`
-asset still computes them from stored bars); see docs/scaling.md.
+Pairs: each pair (QP_PAIRS, or every pair of QP_SYMBOLS) belongs to the shard that
+owns its first leg, so exactly one daemon computes and alerts on it. When the other
+leg sits on another shard, it becomes one of this shard's `remote_symbols`: the
+daemon reads that leg's trades from the owning shard's Redis tick stream
+(ingestion/remote_legs.py) into its live bars; see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -50,17 +52,36 @@ def shard_symbols(symbols: tuple[str, ...], index: int, count: int) -> tuple[str
     return tuple(sorted(symbols)[index::count])
 
 
+def shard_pairs(
+    pairs: list[tuple[str, str]], owned: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The pairs a shard computes (those whose first leg it owns, as `Y/X`) and the
+    remote symbols it must read for them (second legs owned by another shard).
+
+    First-leg ownership needs no coordinator and gives every pair exactly one shard.
+    """
+    mine = [(y, x) for y, x in pairs if y in owned]
+    remote = sorted({x for _, x in mine if x not in owned})
+    return tuple(f"{y}/{x}" for y, x in mine), tuple(remote)
+
+
 def shard_settings(settings: Settings, index: int, count: int) -> Settings:
-    """Settings for one shard: its symbols, the pairs inside it, its own spool.
+    """Settings for one shard: its symbols, the pairs it owns, their remote legs, its spool.
 
     Raises:
         SettingsError: the shard would be empty (see shard_symbols).
     """
     symbols = shard_symbols(settings.symbols, index, count)
     owned = set(symbols)
-    pairs = tuple(p for p in settings.pairs if set(p.split("/")) <= owned)
+    pairs, remote = shard_pairs(settings.pair_list, symbols)
     quiet = tuple(s for s in settings.quiet_symbols if s in owned)
     spool = (settings.spool_path or settings.data_dir / "spool") / f"shard-{index}-of-{count}"
     return settings.model_copy(
-        update={"symbols": symbols, "pairs": pairs, "quiet_symbols": quiet, "spool_path": spool}
+        update={
+            "symbols": symbols,
+            "pairs": pairs,
+            "remote_symbols": remote,
+            "quiet_symbols": quiet,
+            "spool_path": spool,
+        }
     )

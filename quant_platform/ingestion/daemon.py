@@ -31,6 +31,7 @@ from quant_platform.ingestion.gap_filler import GapFiller, GapRequest
 from quant_platform.ingestion.health_server import HealthServer
 from quant_platform.ingestion.live_analytics import LiveAnalytics
 from quant_platform.ingestion.metrics import FeedMetrics
+from quant_platform.ingestion.remote_legs import RemoteLegReader
 from quant_platform.ingestion.task_supervisor import TaskSupervisor
 from quant_platform.storage.batch_flusher import BatchFlusher
 from quant_platform.storage.metrics import StorageMetrics
@@ -71,6 +72,18 @@ class IngestionDaemon:
         self.flusher = BatchFlusher(settings, self.storage_metrics)
         self.backfiller = RestBackfiller(settings.rest_url)
         self.live = LiveAnalytics(settings, cache=self.cache)
+        # legs of this shard's pairs that another shard ingests: read from its tick streams
+        self.remote_legs = (
+            RemoteLegReader(
+                settings.redis_url,
+                self.keys,
+                settings.remote_symbols,
+                self.live.on_trade,
+                history_s=settings.analytics_window_s,
+            )
+            if settings.remote_symbols
+            else None
+        )
         self.alert_loop: Any = None
         # extra long-running parts attached by ingestion/wiring.py (e.g. funding): (name,
         # factory called with the stop event), supervised like the other helpers
@@ -380,6 +393,9 @@ class IngestionDaemon:
         if f.dropped_rows:
             problems.append(f"{f.dropped_rows} trades dropped (database, memory and spool full)")
         problems.extend(f"task {name}: {why}" for name, why in self.tasks.problems().items())
+        remote = self.remote_legs
+        if remote is not None:
+            problems.extend(remote.problems(self.settings.remote_stale_s))
         return {
             "ok": not problems,
             "problems": problems,
@@ -407,6 +423,7 @@ class IngestionDaemon:
             if self.live.snapshot_time
             else None,
             "tasks": self.tasks.report(),
+            "remote_legs": remote.status(self.settings.remote_stale_s) if remote else {},
             "uptime_s": round(time.time() - self.started, 1),
         }
 
@@ -512,6 +529,9 @@ class IngestionDaemon:
             keep("heartbeat", self._heartbeat),
             keep("analytics", lambda: self.live.run(self.stop, self.buffer.recent_arrays)),
         ]
+        if self.remote_legs is not None:
+            reader = self.remote_legs
+            helpers.append(keep("remote-legs", lambda: reader.run(self.stop)))
         alert_task = None
         if self.alert_loop is not None:
             alert_task = keep("alerts", lambda: self.alert_loop.run(self.stop))
@@ -536,6 +556,8 @@ class IngestionDaemon:
         await self.flusher.close()
         await self.redis_sink.close()
         await self.cache.close()
+        if self.remote_legs is not None:
+            await self.remote_legs.close()
         await self.backfiller.close()
         await server.stop()
         log.info("ingestion daemon stopped (exit %d): %s", self.exit_code, self.counts)

@@ -75,6 +75,9 @@ class CycleInputs:
     holdout: int
     zscore_window: int
     now: datetime
+    # legs read from another shard's Redis stream, and how far behind one may trail
+    remote: frozenset[str] = frozenset()
+    stale_s: float = math.inf
 
 
 @dataclass
@@ -90,70 +93,36 @@ def compute_cycle(inp: CycleInputs) -> CycleResult:
     t0 = time.perf_counter()
     arrays = inp.arrays
     _, closes = align_closes(arrays, inp.bar_s, inp.window, ffill_limit=60)
+    ends = [int(b["bucket"][-1]) for b in arrays.values() if len(b["bucket"])]
+    end = max(ends) if ends else None
     snap: MetricSnapshot = {}
     rows: list[tuple] = []
     failures = 0
     for y, x in inp.pairs:
         target = f"{y}/{x}"
+        lag = remote_lag_s(arrays, (y, x), inp.remote, end)
         try:
-            yv, xv = closes[y], closes[x]
-            ok = ~(np.isnan(yv) | np.isnan(xv))
-            n_ok = int(ok.sum())
-            m = analytics.pair_metrics(
-                yv[ok],
-                xv[ok],
-                log=True,
-                holdout=inp.holdout,
-                zscore_window=max(2, min(inp.zscore_window, n_ok - inp.holdout)),
-            )
+            metrics, method = _pair_entry(closes[y], closes[x], inp)
         except (analytics.AnalyticsError, ValueError, np.linalg.LinAlgError) as exc:
             log.debug("pair %s skipped this cycle: %s", target, exc)
+            if lag is not None and not lag < inp.stale_s:  # say why: the remote leg is away
+                snap[target] = {"stale": 1.0, "remote_lag_s": lag}
             continue
         except Exception:  # one bad pair never stops the others
             failures += 1
             log.exception("pair %s failed", target)
             continue
-        d = dataclasses.asdict(m)
-        snap[target] = {
-            "zscore": as_float(d.get("zscore")),
-            "hedge_ratio": as_float(d.get("hedge_ratio")),
-            "intercept": as_float(d.get("intercept")),
-            "spread": as_float(d.get("spread_last")),
-            "spread_mean": as_float(d.get("spread_mean")),
-            "spread_std": as_float(d.get("spread_std")),
-            "correlation": as_float(d.get("correlation")),
-            "adf_stat": as_float(d.get("adf_stat")),
-            "adf_pvalue": as_float(d.get("adf_pvalue")),
-            "coint_pvalue": as_float(d.get("coint_pvalue")),
-            "half_life": as_float(d.get("half_life")),
-            "n_obs": as_float(d.get("n_obs")),
-        }
-        rows.append(
-            (
-                inp.now,
-                y,
-                x,
-                str(d.get("method", "ols")),
-                f"{inp.bar_s}s",
-                inp.window,
-                *(
-                    snap[target][k]
-                    for k in (
-                        "hedge_ratio",
-                        "intercept",
-                        "spread_mean",
-                        "spread_std",
-                        "zscore",
-                        "correlation",
-                        "adf_stat",
-                        "adf_pvalue",
-                        "coint_pvalue",  # stored as eg_pvalue: the live tile's value
-                        "half_life",
-                    )
-                ),
-                int(snap[target]["n_obs"]) if not math.isnan(snap[target]["n_obs"]) else None,
-            )
-        )
+        if lag is not None:
+            stale = not lag < inp.stale_s
+            metrics.update(stale=float(stale), remote_lag_s=lag)
+            if stale:
+                # The remote leg's last price is older than QP_REMOTE_STALE_S: a spread or
+                # z-score "now" would be made up. The window's fit stays, marked stale.
+                metrics.update(zscore=math.nan, spread=math.nan)
+                snap[target] = metrics
+                continue
+        snap[target] = metrics
+        rows.append(_pair_row(inp, y, x, metrics, method))
     for sym in inp.symbols:
         try:
             ticks = inp.recent.get(sym) if inp.recent is not None else None
@@ -164,6 +133,84 @@ def compute_cycle(inp: CycleInputs) -> CycleResult:
             failures += 1
             log.exception("symbol %s failed", sym)
     return CycleResult(snap, rows, failures, (time.perf_counter() - t0) * 1000)
+
+
+def remote_lag_s(
+    arrays: dict[str, dict[str, np.ndarray]],
+    legs: tuple[str, str],
+    remote: frozenset[str],
+    end: int | None,
+) -> float | None:
+    """How far (s of trade time) the pair's remote leg trails the daemon's newest bar;
+    None for a pair with no remote leg, inf for a remote leg with no bar yet."""
+    lags = []
+    for leg in legs:
+        if leg in remote:
+            bucket = arrays[leg]["bucket"]
+            lags.append(math.inf if end is None or not len(bucket) else float(end - bucket[-1]))
+    return max(lags) if lags else None
+
+
+def _pair_entry(yv: np.ndarray, xv: np.ndarray, inp: CycleInputs) -> tuple[dict[str, float], str]:
+    """The pair's metrics on the common clock (both legs observed), and the fit method.
+
+    Raises:
+        analytics.AnalyticsError: too few common observations.
+    """
+    ok = ~(np.isnan(yv) | np.isnan(xv))
+    n_ok = int(ok.sum())
+    m = analytics.pair_metrics(
+        yv[ok],
+        xv[ok],
+        log=True,
+        holdout=inp.holdout,
+        zscore_window=max(2, min(inp.zscore_window, n_ok - inp.holdout)),
+    )
+    d = dataclasses.asdict(m)
+    return {k: as_float(d.get(src)) for k, src in _PAIR_FIELDS}, str(d.get("method", "ols"))
+
+
+_PAIR_FIELDS = (
+    ("zscore", "zscore"),
+    ("hedge_ratio", "hedge_ratio"),
+    ("intercept", "intercept"),
+    ("spread", "spread_last"),
+    ("spread_mean", "spread_mean"),
+    ("spread_std", "spread_std"),
+    ("correlation", "correlation"),
+    ("adf_stat", "adf_stat"),
+    ("adf_pvalue", "adf_pvalue"),
+    ("coint_pvalue", "coint_pvalue"),
+    ("half_life", "half_life"),
+    ("n_obs", "n_obs"),
+)
+_ROW_FIELDS = (
+    "hedge_ratio",
+    "intercept",
+    "spread_mean",
+    "spread_std",
+    "zscore",
+    "correlation",
+    "adf_stat",
+    "adf_pvalue",
+    "coint_pvalue",  # stored as eg_pvalue: the live tile's value
+    "half_life",
+)
+
+
+def _pair_row(inp: CycleInputs, y: str, x: str, metrics: dict[str, float], method: str) -> tuple:
+    """The `pair_statistics` row (source='live') for one pair's metrics."""
+    n_obs = metrics["n_obs"]
+    return (
+        inp.now,
+        y,
+        x,
+        method,
+        f"{inp.bar_s}s",
+        inp.window,
+        *(metrics[k] for k in _ROW_FIELDS),
+        int(n_obs) if not math.isnan(n_obs) else None,
+    )
 
 
 def _symbol_metrics(
@@ -244,7 +291,8 @@ class LiveAnalytics:
         # The newest analytics interval is out of sample (beta, mean, std fitted before
         # it), so a dislocation shows at full size in the cycle it happens.
         self.holdout = max(1, int(settings.analytics_interval_s / settings.analytics_bar_s))
-        self.bars = {s: LiveBars(settings.analytics_bar_s, window) for s in settings.symbols}
+        legs = (*settings.symbols, *settings.remote_symbols)
+        self.bars = {s: LiveBars(settings.analytics_bar_s, window) for s in legs}
         self.snapshot: MetricSnapshot = {}
         self.snapshot_time = 0.0
         self.last_cycle_ms = math.nan
@@ -257,12 +305,12 @@ class LiveAnalytics:
         self.promoted: list[tuple[str, str]] = []
 
     def pairs(self) -> list[tuple[str, str]]:
-        """Configured pairs, then promoted ones whose symbols the feed carries."""
+        """Configured pairs, then promoted ones whose first leg this daemon ingests and whose
+        second leg it has bars for (ingested or remote): one shard per promoted pair too."""
         out = list(self.settings.pair_list)
         seen = set(out) | {(x, y) for y, x in out}
-        out += [
-            p for p in self.promoted if p not in seen and p[0] in self.bars and p[1] in self.bars
-        ]
+        own = set(self.settings.symbols)
+        out += [p for p in self.promoted if p not in seen and p[0] in own and p[1] in self.bars]
         return out
 
     def on_trade(
@@ -283,6 +331,8 @@ class LiveAnalytics:
             holdout=self.holdout,
             zscore_window=s.zscore_window,
             now=datetime.now(UTC),
+            remote=frozenset(s.remote_symbols),
+            stale_s=s.remote_stale_s,
         )
 
     def _apply(self, result: CycleResult) -> MetricSnapshot:
