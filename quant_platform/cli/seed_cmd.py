@@ -109,7 +109,9 @@ def seed_history(
 
     async def fetch_all() -> None:
         budget = WeightBudget(per_minute=weight_per_min)
-        async with HistoryFetcher(rest_url, budget=budget) as fetcher:
+        key = settings.binance_api_key
+        api_key = key.get_secret_value() if key else None
+        async with HistoryFetcher(rest_url, budget=budget, api_key=api_key) as fetcher:
             for s in todo:
                 result.symbols[s] = await fetcher.fetch_range(s, settings.stream, start_ms, sink)
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "QP_"
@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     feed: Literal["simulator", "binance"] = "simulator"
     feed_url: str = "wss://fstream.binance.com"
     rest_url: str = "https://fapi.binance.com"
+    # A Binance API key (no secret: MARKET_DATA endpoints are not signed). With it, @trade
+    # gaps older than /fapi/v1/trades reaches are filled from /fapi/v1/historicalTrades as
+    # kind `trade`; without, from aggTrades. A SecretStr: it never shows in a repr or log.
+    binance_api_key: SecretStr | None = None
 
     # --- simulator history and partitions ----------------------------------
     sim_history_hours: float = Field(24.0, ge=0, le=168)

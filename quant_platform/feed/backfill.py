@@ -1,10 +1,14 @@
-"""REST access for gap backfills: `/fapi/v1/aggTrades`, `/fapi/v1/trades`, `/fapi/v1/time`.
+"""REST access for gap backfills: aggTrades, trades, historicalTrades, `/fapi/v1/time`.
 
 Binance USD-M semantics, mirrored by the simulator: aggTrades pages forward
 from `fromId` (inclusive, up to 1000 rows, weight 20) or selects a
 `startTime`/`endTime` window of less than one hour, never both in one request;
 `/fapi/v1/trades` returns only the latest 1000 trades (weight 5). Requests stay
 inside the per-minute weight budget (corrected by `X-MBX-USED-WEIGHT-1M`).
+`/fapi/v1/historicalTrades` (pages by `fromId`, up to 500 rows, weight 20) is a
+MARKET_DATA endpoint: the venue wants an API key in `X-MBX-APIKEY`, so it is
+used only when one is configured; the key is sent on that path alone and never
+logged. A 401/403 there raises `KeyRejected` (the caller stops using the key).
 A 429/418 is waited out (`Retry-After`) a few times; beyond that `Throttled`
 tells the caller how long the venue wants it to stay away, so it can keep the
 gap queued instead of dropping it. `fetch()` is the one-shot helper; the
@@ -31,6 +35,11 @@ AGG_TRADES_PATH = "/fapi/v1/aggTrades"
 TRADES_PATH = "/fapi/v1/trades"
 AGG_TRADES_WEIGHT = 20
 TRADES_WEIGHT = 5
+HISTORICAL_TRADES_PATH = "/fapi/v1/historicalTrades"
+HISTORICAL_TRADES_WEIGHT = 20
+HISTORICAL_PAGE_LIMIT = 500
+API_KEY_HEADER = "X-MBX-APIKEY"
+KEYED_PATHS = frozenset({HISTORICAL_TRADES_PATH})
 WEIGHT_BUDGET_PER_MIN = 2400
 PAGE_LIMIT = 1000
 MAX_WINDOW_MS = 3_600_000 - 1  # startTime..endTime must be under one hour
@@ -47,6 +56,10 @@ class Throttled(BackfillError):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class KeyRejected(BackfillError):
+    """The venue refused the API key (HTTP 401/403) on a MARKET_DATA endpoint."""
 
 
 class RestAggTrade(msgspec.Struct, gc=False):
@@ -160,8 +173,10 @@ class RestBackfiller:
         max_retry_after_s: float = 120.0,
         timeout_s: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        api_key: str | None = None,
     ) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self._api_key = api_key or None  # only ever put in a request header
         self.budget = budget or WeightBudget()
         self.max_pages = max_pages
         self.max_retries = max_retries
@@ -254,6 +269,28 @@ class RestBackfiller:
         rows = _trade_decoder.decode(await self._get(TRADES_PATH, params, TRADES_WEIGHT))
         return sorted(rows, key=lambda r: r.id)
 
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    def drop_api_key(self) -> None:
+        """Stop sending the key (the venue refused it); historicalTrades is not used again."""
+        self._api_key = None
+
+    async def historical_trades_page(self, symbol: str, from_id: int) -> list[RestTrade]:
+        """Up to 500 trades from `from_id` on (`/fapi/v1/historicalTrades`), oldest first.
+
+        Raises:
+            BackfillError: no API key configured (a bug of the caller), or the venue refused.
+            KeyRejected: the venue answered 401/403 to the key.
+            Throttled: see `_get`.
+        """
+        if self._api_key is None:
+            raise BackfillError("historicalTrades needs an API key (QP_BINANCE_API_KEY)")
+        params = {"symbol": symbol.upper(), "fromId": from_id, "limit": HISTORICAL_PAGE_LIMIT}
+        body = await self._get(HISTORICAL_TRADES_PATH, params, HISTORICAL_TRADES_WEIGHT)
+        return sorted(_trade_decoder.decode(body), key=lambda r: r.id)
+
     async def server_time_ms(self) -> tuple[int, int]:
         """The venue clock (`/fapi/v1/time`) and the host clock at mid-request, both in ms."""
         # One attempt, short timeout: the caller keeps its last offset and tries later, so
@@ -297,6 +334,7 @@ class RestBackfiller:
         return (to_id - from_id + 1) - len(ids)
 
     async def _get(self, path: str, params: dict[str, object], weight: int) -> bytes:
+        headers = {API_KEY_HEADER: self._api_key} if self._api_key and path in KEYED_PATHS else {}
         attempt = 0
         while True:
             wait = self.budget.wait_s(weight)
@@ -306,7 +344,7 @@ class RestBackfiller:
             self.budget.spend(weight)
             self.requests += 1
             try:
-                resp = await self._client.get(path, params=params)
+                resp = await self._client.get(path, params=params, headers=headers)
             except httpx.HTTPError as exc:
                 attempt += 1
                 if attempt > self.max_retries:
@@ -316,6 +354,9 @@ class RestBackfiller:
             self.budget.observe(resp.headers.get("X-MBX-USED-WEIGHT-1M"))
             if resp.status_code == 200:
                 return resp.content
+            if headers and resp.status_code in (401, 403):
+                # the body names the venue's code (-2014/-2015); the key itself is never logged
+                raise KeyRejected(f"GET {path}: HTTP {resp.status_code}: {resp.text[:200]}")
             attempt += 1
             if resp.status_code in (429, 418):
                 self.throttled += 1

@@ -27,6 +27,9 @@ from quant_platform.domain.trade import Trade
 from quant_platform.feed.backfill import (
     AGG_TRADES_PATH,
     AGG_TRADES_WEIGHT,
+    HISTORICAL_PAGE_LIMIT,
+    HISTORICAL_TRADES_PATH,
+    HISTORICAL_TRADES_WEIGHT,
     RestBackfiller,
     _agg_decoder,
     _positive,
@@ -35,9 +38,6 @@ from quant_platform.feed.backfill import (
 
 log = logging.getLogger(__name__)
 
-HISTORICAL_TRADES_PATH = "/fapi/v1/historicalTrades"
-HISTORICAL_TRADES_WEIGHT = 20
-HISTORICAL_PAGE_LIMIT = 500
 HOUR_MS = 3_600_000
 
 

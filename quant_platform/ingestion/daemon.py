@@ -70,7 +70,10 @@ class IngestionDaemon:
         self.redis_sink = RedisTickSink(settings, self.storage_metrics)
         self.cache = RedisAnalyticsCache(settings)
         self.flusher = BatchFlusher(settings, self.storage_metrics)
-        self.backfiller = RestBackfiller(settings.rest_url)
+        key = settings.binance_api_key
+        self.backfiller = RestBackfiller(
+            settings.rest_url, api_key=key.get_secret_value() if key else None
+        )
         self.live = LiveAnalytics(settings, cache=self.cache)
         # legs of this shard's pairs that another shard ingests: read from its tick streams
         self.remote_legs = (
@@ -246,10 +249,12 @@ class IngestionDaemon:
         )
 
     # --- background tasks --------------------------------------------------------------
-    def _on_recovered(self, n: int, via_agg: int) -> None:
+    def _on_recovered(self, n: int, via_agg: int, historical: int = 0) -> None:
         self.metrics.backfilled.inc(n)
         if via_agg:
             self.metrics.backfilled_via_agg.inc(via_agg)
+        if historical:
+            self.metrics.backfilled_historical.inc(historical)
 
     def _set_clock_offset(self, offset_ms: int) -> None:
         self.decoder.clock_offset_ms = offset_ms

@@ -4,9 +4,12 @@ Gaps come from the live stream (an id jump), a reconnect or a start (everything
 after the newest id held), or holes found in the store at start. Per kind:
 
 * `aggTrade`: page `/fapi/v1/aggTrades` by `fromId` until the gap is closed, no page cap.
-* `trade`: `/fapi/v1/trades` reaches only the latest 1000 trades. The older part of a
-  gap is filled from aggTrades by time window (< 1 h per request, then by `fromId`
-  while a window's page is full; never both in one request). Only aggTrades whose
+* `trade`: `/fapi/v1/trades` reaches only the latest 1000 trades. With an API key
+  (QP_BINANCE_API_KEY) the older part of a gap is paged from `/fapi/v1/historicalTrades`
+  by `fromId` and stored as kind `trade` (`backfilled_historical`); if the venue refuses
+  the key, the daemon stops using it. Without one, the older part is filled from
+  aggTrades by time window (< 1 h per request, then by `fromId` while a window's
+  page is full; never both in one request). Only aggTrades whose
   trade-id range `f..l` lies wholly inside the gap are stored, as kind `aggTrade`,
   so no trade is stored twice; the ids of aggTrades that straddle the gap's edge
   are counted unrecovered. Logged, and counted in `backfilled_via_agg`.
@@ -29,11 +32,14 @@ from dataclasses import dataclass
 
 from quant_platform.domain.trade import Trade
 from quant_platform.feed.backfill import (
+    HISTORICAL_PAGE_LIMIT,
     MAX_WINDOW_MS,
     PAGE_LIMIT,
     BackfillError,
+    KeyRejected,
     RestAggTrade,
     RestBackfiller,
+    RestTrade,
     Throttled,
     agg_row_ok,
     agg_to_trade,
@@ -104,7 +110,7 @@ class GapFiller:
         accept: Callable[[Trade], None],
         counts: dict[str, int],
         *,
-        on_recovered: Callable[[int, int], None] | None = None,
+        on_recovered: Callable[[int, int, int], None] | None = None,
         on_unrecovered: Callable[[int], None] | None = None,
         on_throttled: Callable[[], None] | None = None,
         max_attempts: int = 8,
@@ -114,7 +120,13 @@ class GapFiller:
         self.tracker = tracker
         self.accept = accept
         self.counts = counts
-        for k in ("backfilled", "backfilled_via_agg", "unrecovered", "throttled"):
+        for k in (
+            "backfilled",
+            "backfilled_via_agg",
+            "backfilled_historical",
+            "unrecovered",
+            "throttled",
+        ):
             counts.setdefault(k, 0)
         counts.setdefault("backfill_failures", 0)
         self.on_recovered = on_recovered
@@ -230,13 +242,14 @@ class GapFiller:
             why,
         )
 
-    def _recovered(self, n: int, via_agg: int = 0) -> None:
+    def _recovered(self, n: int, via_agg: int = 0, historical: int = 0) -> None:
         if n <= 0:
             return
         self.counts["backfilled"] += n
         self.counts["backfilled_via_agg"] += via_agg
+        self.counts["backfilled_historical"] += historical
         if self.on_recovered is not None:
-            self.on_recovered(n, via_agg)
+            self.on_recovered(n, via_agg, historical)
 
     def _live_took_over(self, req: GapRequest) -> bool:
         """An open-ended request is moot once the stream moved past its start.
@@ -325,13 +338,70 @@ class GapFiller:
             lost = self.tracker.abandon(sym, "trade", req.from_id, top)
             self._lost(req, lost, "not returned by /fapi/v1/trades")
             return
-        # Older than the last 1000 trades: from aggTrades, by time window.
+        # Older than the last 1000 trades: historicalTrades with a key, else aggTrades.
         hi = oldest.id - 1 if req.to_id is None else min(req.to_id, oldest.id - 1)
-        end_ms = oldest.time if hi == oldest.id - 1 else req.before_ms
-        await self._agg_fallback(req, req.from_id, hi, req.after_ms, end_ms)
+        if not (self.bf.has_api_key and await self._historical(req, req.from_id, hi)):
+            end_ms = oldest.time if hi == oldest.id - 1 else req.before_ms
+            await self._agg_fallback(req, req.from_id, hi, req.after_ms, end_ms)
         top = req.to_id if req.to_id is not None else rows[-1].id
         lost = self.tracker.abandon(sym, "trade", req.from_id, top)
-        self._lost(req, lost, "older than /fapi/v1/trades reaches, not covered by whole aggTrades")
+        self._lost(req, lost, "older than /fapi/v1/trades reaches, not returned or covered")
+
+    async def _historical(self, req: GapRequest, lo: int, hi: int) -> bool:
+        """Fill trade ids `lo..hi` from `/fapi/v1/historicalTrades` (fromId paging), kind `trade`.
+
+        Returns False, having stopped using the key, when the venue refuses it (the
+        caller then falls back to aggTrades); True otherwise. Ids the venue does not
+        return stay open for the caller to count.
+
+        Raises:
+            Throttled, BackfillError: as `RestBackfiller._get` (the gap is re-queued).
+        """
+        sym = req.symbol
+        nxt, got = lo, 0
+        try:
+            while nxt <= hi:
+                rows = await self.bf.historical_trades_page(sym, nxt)
+                got += self._store_trades(sym, rows, nxt, hi)
+                if rows:
+                    nxt = max(nxt, rows[-1].id + 1)
+                if len(rows) < HISTORICAL_PAGE_LIMIT:
+                    break
+        except KeyRejected as exc:
+            self.bf.drop_api_key()
+            log.error(
+                "%s: the venue refused the API key for /fapi/v1/historicalTrades (%s); "
+                "@trade gaps are filled from aggTrades from now on",
+                sym,
+                exc,
+            )
+            self._recovered(got, historical=got)
+            return False
+        self._recovered(got, historical=got)
+        log.info(
+            "backfilled %d trades of %s from /fapi/v1/historicalTrades (ids %d..%d, %s)",
+            got,
+            sym,
+            lo,
+            hi,
+            req.reason,
+        )
+        return True
+
+    def _store_trades(self, sym: str, rows: list[RestTrade], lo: int, hi: int) -> int:
+        """Accept the REST trades with ids in `lo..hi` that fill open ids; how many."""
+        now_ns = time.time_ns()
+        got = 0
+        for r in rows:
+            if r.id < lo or r.id > hi:
+                continue
+            t = trade_to_trade(sym, r, now_ns)
+            if t is None:
+                self.bf.invalid_rows += 1
+            elif self.tracker.fill(t):
+                self.accept(t)
+                got += 1
+        return got
 
     async def _agg_fallback(
         self, req: GapRequest, lo: int, hi: int, start_ms: int | None, end_ms: int | None

@@ -32,6 +32,12 @@ class FeedMetrics:
             "@trade ids older than /fapi/v1/trades reaches, recovered as stored aggTrades",
             registry=registry,
         )
+        self.backfilled_historical = Counter(
+            "qp_feed_backfilled_historical_total",
+            "@trade ids older than /fapi/v1/trades reaches, recovered as trades from "
+            "/fapi/v1/historicalTrades (QP_BINANCE_API_KEY set)",
+            registry=registry,
+        )
         self.backfill_throttled = Counter(
             "qp_feed_backfill_throttled_total",
             "REST backfill pauses on HTTP 429/418 Retry-After (the gap stays queued)",

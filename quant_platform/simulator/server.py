@@ -12,8 +12,9 @@ returns exactly the trades that were emitted (same ids, prices, times). As on
 Binance USD-M: aggTrades by `fromId` or by a window under one hour (never both),
 limit 1..1000 (default 500), weight 20; trades returns only the latest `limit`
 (max 1000), weight 5; a spent per-minute weight budget answers 429 with
-`Retry-After`; `fail_next_rest` forces 429/418. `clock_offset_ms` runs the
-venue's clock ahead of (or behind) the host's, for skew tests.
+`Retry-After`; `fail_next_rest` forces 429/418. With `api_keys`, historicalTrades
+(MARKET_DATA) wants one of them in `X-MBX-APIKEY`, as the venue does.
+`clock_offset_ms` runs the venue's clock ahead of (or behind) the host's, for skew tests.
 
 With `history_s` the synthetic venue also has a past: at start it generates the
 last `history_s` seconds of trades (at `history_rate`) on the same market model
@@ -202,6 +203,7 @@ class ExchangeSimulator:
         mark_price_interval_s: float = 1.0,
         clock_ms: Callable[[], int] | None = None,
         clock_offset_ms: int = 0,
+        api_keys: frozenset[str] | None = None,
     ) -> None:
         self.symbols = tuple(s.upper() for s in symbols)
         self.host = host
@@ -241,6 +243,10 @@ class ExchangeSimulator:
         self.weight_limit = weight_limit_per_min
         self.ping_interval_s = ping_interval_s
         self.clock_offset_ms = clock_offset_ms
+        # None: historicalTrades answers anyone; a set: it wants one of these keys in
+        # X-MBX-APIKEY (401 -2014 without one, 401 -2015 for another), as the venue does.
+        self.api_keys = api_keys
+        self.keyed_requests = 0  # historicalTrades requests that carried an accepted key
         self._fills: dict[str, list[SimFill]] = {s: [] for s in self.symbols}
         self._aggs: dict[str, list[SimAgg]] = {s: [] for s in self.symbols}
         self._clients: set[_Client] = set()
@@ -607,7 +613,9 @@ class ExchangeSimulator:
                 return conn.respond(HTTPStatus.BAD_REQUEST, "too many streams\n")
             return None
         self.rest_requests += 1
-        status, body, extra = self._rest(path, parse_qs(urlsplit(request.path).query))
+        status, body, extra = self._rest(
+            path, parse_qs(urlsplit(request.path).query), request.headers.get("X-MBX-APIKEY")
+        )
         resp = conn.respond(status, json.dumps(body, separators=(",", ":")))
         extra = {"Content-Type": "application/json", **extra}
         for k, v in extra.items():
@@ -624,7 +632,20 @@ class ExchangeSimulator:
         self._weight_used += weight
         return self._weight_used <= self.weight_limit, (window + 1) * 60 - now
 
-    def _rest(self, path: str, q: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
+    def _key_refusal(self, path: str, key: str | None) -> tuple[int, object, dict[str, str]] | None:
+        """The venue's answer to a MARKET_DATA request without an accepted key, or None."""
+        if path != "/fapi/v1/historicalTrades" or self.api_keys is None:
+            return None
+        if not key:
+            return 401, {"code": -2014, "msg": "API-key format invalid."}, {}
+        if key not in self.api_keys:
+            return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions."}, {}
+        self.keyed_requests += 1
+        return None
+
+    def _rest(
+        self, path: str, q: dict[str, list[str]], api_key: str | None = None
+    ) -> tuple[int, object, dict[str, str]]:
         if path == "/health":
             return (
                 200,
@@ -643,6 +664,9 @@ class ExchangeSimulator:
             return 200, {"serverTime": time.time_ns() // 1_000_000 + self.clock_offset_ms}, {}
         if path not in WEIGHTS:
             return 404, {"code": -1000, "msg": "Unknown path."}, {}
+        refused = self._key_refusal(path, api_key)
+        if refused is not None:
+            return refused
         ok, reset_s = self._spend(WEIGHTS[path])
         headers = {"X-MBX-USED-WEIGHT-1M": str(self._weight_used)}
         if self._forced:

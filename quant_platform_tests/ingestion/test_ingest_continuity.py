@@ -136,6 +136,80 @@ def test_trade_gap_of_3000_older_than_recent_trades_falls_back_to_aggtrades(
     assert daemon.counts["unrecovered"] < 3000 // 10
 
 
+KEY = "qp-test-key-7f3a9c"  # the simulator's accepted MARKET_DATA key
+
+
+def _client_log(caplog: pytest.LogCaptureFixture) -> str:
+    """Everything logged at any level except by the simulator's HTTP server (the venue's
+    side, whose websockets DEBUG log prints request headers it received)."""
+    return "\n".join(
+        f"{r.getMessage()} {r.exc_text or ''}"
+        for r in caplog.records
+        if not r.name.startswith("websockets.server")
+    )
+
+
+def _trade_gap_run(
+    settings: Settings, tmp_path: Path, api_key: str
+) -> tuple[ExchangeSimulator, IngestionDaemon, int]:
+    """The 3,000-trade @trade gap above, against a simulator that wants KEY for
+    historicalTrades, with the daemon configured with `api_key`."""
+    box: list[ExchangeSimulator] = []
+    return asyncio.run(
+        run_daemon(
+            settings,
+            tmp_path,
+            total=12_000,  # > 1000 fills per symbol after the gap: /fapi/v1/trades cannot reach it
+            rate=4000,
+            faults=FaultConfig(blackout_after_n=400, blackout_frames=3000),
+            stream="trade",
+            during=_waiter(box),
+            settle=settled(box, "trade"),
+            sim_kwargs={"api_keys": frozenset({KEY})},
+            binance_api_key=api_key,
+        )
+    )
+
+
+@pytest.mark.timeout(120)
+def test_trade_gap_of_3000_with_an_api_key_is_filled_from_historical_trades(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With QP_BINANCE_API_KEY: every published trade stored once as kind 'trade'."""
+    with caplog.at_level("DEBUG"):
+        sim, daemon, code = _trade_gap_run(settings, tmp_path, KEY)
+    assert code == 0
+    assert sim.keyed_requests > 0  # historicalTrades was asked, with the key in its header
+    trades = stored_ids(settings.database_url, "trade")
+    assert stored_ids(settings.database_url, "aggTrade") == {s: [] for s in SYMBOLS}
+    for s in SYMBOLS:
+        assert trades[s] == [f.trade_id for f in sim.history(s)], s  # all, each once
+    c = daemon.counts
+    assert c["unrecovered"] == 0 and c["backfilled_via_agg"] == 0
+    assert c["backfilled"] >= 3000
+    assert c["backfilled_historical"] > 0  # the part /fapi/v1/trades no longer reaches
+    v = daemon.registry.get_sample_value("qp_feed_backfilled_historical_total")
+    assert v == c["backfilled_historical"]
+    assert KEY not in _client_log(caplog)  # never logged
+    assert KEY not in repr(daemon.settings)
+
+
+@pytest.mark.timeout(120)
+def test_a_refused_api_key_falls_back_to_aggtrades_and_is_not_logged(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "qp-test-key-wrong-51e0"
+    with caplog.at_level("DEBUG"):
+        sim, daemon, code = _trade_gap_run(settings, tmp_path, wrong)
+    assert code == 0
+    assert sim.keyed_requests == 0
+    assert not daemon.backfiller.has_api_key  # dropped after the venue's 401
+    assert "refused the API key" in caplog.text and wrong not in _client_log(caplog)
+    c = daemon.counts
+    assert c["backfilled_historical"] == 0 and c["backfilled_via_agg"] > 0
+    assert c["unrecovered"] < 3000 // 10
+
+
 @pytest.mark.timeout(120)
 def test_418_with_retry_after_during_backfill_drops_nothing(
     settings: Settings, db: psycopg.Connection, tmp_path: Path
