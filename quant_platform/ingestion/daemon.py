@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from quant_platform.config import Settings
 from quant_platform.domain.service import EXIT_TEMPFAIL
-from quant_platform.feed.backfill import RestBackfiller
+from quant_platform.feed.backfill import BackfillError, RestBackfiller
 from quant_platform.feed.backoff import Backoff, TooManyFailures
 from quant_platform.feed.connection import ConnectionEvents, FeedConnection
 from quant_platform.feed.continuity import TradeIdTracker
@@ -29,6 +29,7 @@ from quant_platform.feed.routes import plan_connections
 from quant_platform.feed.venue_clock import VenueClock
 from quant_platform.ingestion.gap_filler import GapFiller, GapRequest
 from quant_platform.ingestion.health_server import HealthServer
+from quant_platform.ingestion.kind_switch import carry_over, newer_by_time
 from quant_platform.ingestion.live_analytics import LiveAnalytics
 from quant_platform.ingestion.metrics import FeedMetrics
 from quant_platform.ingestion.remote_legs import RemoteLegReader
@@ -37,7 +38,7 @@ from quant_platform.storage.batch_flusher import BatchFlusher
 from quant_platform.storage.metrics import StorageMetrics
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform.storage.redis_sink import RedisAnalyticsCache, RedisTickSink
-from quant_platform.storage.resume import read_resume_state
+from quant_platform.storage.resume import ResumePoint, read_resume_state
 from quant_platform.storage.tick_buffer import TickBuffer
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ class IngestionDaemon:
                 exc,
             )
             return
+        points = await self._carry_over(points)
         for p in points:
             self.tracker.seed(p.symbol, p.kind, p.last_id, p.last_ms)
             self.gap_filler.put(
@@ -315,6 +317,59 @@ class IngestionDaemon:
                 ", ".join(f"{p.symbol} {p.last_id}" for p in points),
                 len(holes),
             )
+
+    async def _carry_over(self, points: list[ResumePoint]) -> list[ResumePoint]:
+        """Where QP_STREAM changed since the newest stored rows, continue from the other
+        kind's newest row when it is newer by time (ingestion/kind_switch.py)."""
+        s = self.settings
+        other_kind = "aggTrade" if self.kind == "trade" else "trade"
+        try:
+            theirs, _ = await asyncio.to_thread(
+                read_resume_state,
+                s.database_url,
+                list(s.symbols),
+                other_kind,
+                lookback_s=s.resume_lookback_s,
+                hole_window_s=0,
+            )
+        except Exception as exc:  # noqa: BLE001 - the own kind's points still stand
+            log.warning("newest stored %s rows not read (%s): no carry-over", other_kind, exc)
+            return points
+        mine = {p.symbol: p for p in points}
+        for other in newer_by_time(mine, {p.symbol: p for p in theirs}):
+            try:
+                found = await carry_over(self.backfiller, other, self.kind)
+            except (BackfillError, OSError) as exc:
+                found, why = None, str(exc)
+            else:
+                why = "the venue no longer has the aggTrade that joins them"
+            if found is None:
+                log.warning(
+                    "%s: the newest stored row is a %s (id %d); the %s stream could not be "
+                    "carried over from it (%s)",
+                    other.symbol,
+                    other.kind,
+                    other.last_id,
+                    self.kind,
+                    why,
+                )
+                continue
+            mine[other.symbol] = found.point
+            if found.unrecovered:
+                self.counts["unrecovered"] += found.unrecovered
+                self.metrics.unrecovered.inc(found.unrecovered)
+            log.warning(
+                "%s: QP_STREAM is %s but the newest stored row is a %s (id %d); continuing "
+                "after %s id %d (%d trades at the seam counted unrecovered)",
+                other.symbol,
+                self.kind,
+                other.kind,
+                other.last_id,
+                self.kind,
+                found.point.last_id,
+                found.unrecovered,
+            )
+        return list(mine.values())
 
     def _warn_queued_gaps(self) -> None:
         if self.gap_filler.queued:
