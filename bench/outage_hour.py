@@ -15,6 +15,10 @@ start resumes from the newest stored ids. After the WebSocket is back the run
 streams `--after-s` more, the simulator halts (so "published" is final), and
 the script waits until the store holds everything (or `--settle-timeout`).
 
+With `--stream trade --api-key K` the simulator wants K for historicalTrades
+and the daemon has it, so an hour of @trade comes back as trades; without a
+key the older part comes back as aggTrade rows.
+
 Checked: stored == published per symbol (aggTrade: every aggTrade id once;
 trade: every trade id once, from a trade row or inside a stored aggTrade's
 `f..l` when it was filled by the aggTrade fallback), no duplicate rows, and
@@ -60,10 +64,11 @@ STOPPED = re.compile(r"ingestion daemon stopped \(exit (\d+)\): (\{.*\})")
 class Venue:
     """The simulator and its two cuttable forwarders on an event loop thread of their own."""
 
-    def __init__(self, rate: float, seed: int) -> None:
+    def __init__(self, rate: float, seed: int, api_key: str | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.sim = ExchangeSimulator(SYMBOLS, rate=rate, seed=seed)
+        keys = frozenset({api_key}) if api_key else None
+        self.sim = ExchangeSimulator(SYMBOLS, rate=rate, seed=seed, api_keys=keys)
         self.ws = NetworkCut("127.0.0.1", 0)
         self.rest = NetworkCut("127.0.0.1", 0)
 
@@ -264,6 +269,8 @@ def daemon_env(args: argparse.Namespace, venue: Venue, db_url: str, port: int, d
         "QP_SYMBOLS": ",".join(SYMBOLS),
         "PYTHONUNBUFFERED": "1",
     }
+    if args.api_key:
+        env["QP_BINANCE_API_KEY"] = args.api_key
     for item in args.daemon_env:
         key, _, value = item.partition("=")
         env[key] = value
@@ -277,7 +284,7 @@ def run(args: argparse.Namespace) -> dict:
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = f"{args.pg}/{name}"
     data = Path(tempfile.mkdtemp(prefix="qp-outage-"))
-    venue = Venue(args.rate, args.seed)
+    venue = Venue(args.rate, args.seed, args.api_key)
     try:
         migrate(db_url)
         venue.start()
@@ -308,9 +315,16 @@ def run(args: argparse.Namespace) -> dict:
             "supervisor_restarts": sup.children[0].restarts,
             "counters_summed_over_lives": {
                 k: totals[k]
-                for k in ("backfilled", "backfilled_via_agg", "unrecovered", "gap_trades")
+                for k in (
+                    "backfilled",
+                    "backfilled_via_agg",
+                    "backfilled_historical",
+                    "unrecovered",
+                    "gap_trades",
+                )
             },
             "error": repr(drill.error) if drill.error else None,
+            "api_key_in_daemon_log": bool(args.api_key) and args.api_key in log_text,
         }
         if drill.error is not None or not result.get("check", {}).get("exact"):
             result["log_tail"] = log_text[-4000:]
@@ -352,6 +366,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="extra QP_* settings for the daemon (e.g. QP_MAX_CONSECUTIVE_FAILURES=3)",
+    )
+    ap.add_argument(
+        "--api-key",
+        help="the simulator wants this key for historicalTrades and the daemon has it "
+        "(QP_BINANCE_API_KEY): @trade gaps come back as trades",
     )
     ap.add_argument("--json", type=Path, help="also write the result here")
     ap.add_argument("--keep", action="store_true", help="keep the data dir (daemon logs)")

@@ -80,3 +80,31 @@ def test_an_outage_with_restarts_ends_with_every_aggtrade_stored_once(
     # everything published while it was cut off came back through REST, and was counted
     assert counted["backfilled"] >= r["published_during_outage"]
     assert counted["unrecovered"] == 0
+
+
+@pytest.mark.timeout(420)
+def test_an_outage_on_the_trade_stream_with_an_api_key_comes_back_as_trades(
+    pg_server_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """@trade at 400 trades/s: the outage outgrows /fapi/v1/trades' 1,000 per symbol, so
+    historicalTrades (the simulator wants the key) fills the rest as kind 'trade'."""
+    r = _drill(
+        pg_server_url,
+        redis_url,
+        tmp_path,
+        "--minutes=0.3",
+        "--rest-down-minutes=0.15",
+        "--rate=400",
+        "--stream=trade",
+        "--api-key=qp-outage-test-key",
+    )
+    check = r["check"]
+    assert r["error"] is None, r.get("log_tail")
+    assert r["published_during_outage"] > 4 * 1000  # more than /fapi/v1/trades reaches
+    assert check["exact"], check  # every trade id once, as a trade row
+    assert check["trade_ids_via_aggTrade_rows"] == 0
+    assert 75 in r["exit_codes"] and r["exit_codes"][-1] == 0
+    counted = r["counters_summed_over_lives"]
+    assert counted["backfilled_historical"] > 0 and counted["backfilled_via_agg"] == 0
+    assert counted["unrecovered"] == 0
+    assert r["api_key_in_daemon_log"] is False
