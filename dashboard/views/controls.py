@@ -8,6 +8,7 @@ import streamlit as st
 
 from quant_platform.config import Settings
 from quant_platform.queries import bars as bar_q
+from quant_platform.simulator.market import cointegrated_pairs
 
 REFRESH_S = 5
 LIVE = "live 1s"
@@ -42,12 +43,31 @@ class PairView:
         return bar_q.BAR_SECONDS["1s" if self.live else self.timeframe]
 
 
+def default_pair_index(settings: Settings) -> int:
+    """Where the pair box starts: on the simulator's cointegrated pair when it feeds.
+
+    Why: the demo should open on the pair that mean-reverts (ETHUSDT is built on
+    BTCUSDT in `quant_platform.simulator.market`), whatever order QP_SYMBOLS or
+    QP_PAIRS list things in. The pair keeps its configured orientation (y/x), because
+    the live engine caches its metrics under that orientation. With the Binance feed,
+    or when no configured pair is cointegrated by construction, the first pair.
+    """
+    configured = settings.pair_list
+    if settings.feed != "simulator":
+        return 0
+    for y, x in cointegrated_pairs(settings.symbols):
+        for want in ((y, x), (x, y)):  # the model's orientation first
+            if want in configured:
+                return configured.index(want)
+    return 0
+
+
 def pair_controls(settings: Settings) -> PairView:
     """Render the sidebar controls (their state survives page switches: keyed widgets)."""
     pairs = [f"{y}/{x}" for y, x in settings.pair_list]
     with st.sidebar:
         st.header("Controls")
-        pair = st.selectbox("Pair (y / x)", pairs, key="pair")
+        pair = st.selectbox("Pair (y / x)", pairs, index=default_pair_index(settings), key="pair")
         timeframe = st.radio(
             "Timeframe",
             TIMEFRAMES,

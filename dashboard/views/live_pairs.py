@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from components import charts
+from components import charts, static_candles
 from components.formatting import download, duration, fmt, num, signal, signal_colour
 from frame import Frame
 from views.controls import REFRESH_S, PairView
@@ -20,6 +20,7 @@ from quant_platform.queries import statistics as stat_q
 from quant_platform.queries.live import latest_trades, pair_analytics, symbols_analytics
 
 STALE_S = 15.0
+FIRST_PAINT_DONE = "live_candles_first_paint_done"
 
 
 def load_pair_bars(frame: Frame, view: PairView) -> pd.DataFrame:
@@ -126,6 +127,23 @@ def live_tiles(frame: Frame, view: PairView) -> None:
             c[6].metric("age", f"{age:.0f} s" if age is not None else "—")
 
 
+def candles_panel(bars: pd.DataFrame, symbols: list[str], title: str) -> None:
+    """The candles: a static SVG on a session's first run, interactive Plotly after.
+
+    Why: a fresh tab spends about a second loading Plotly.js before any Plotly chart
+    draws; the SVG comes with the first script run and draws at once. The next run
+    (the 5 s refresh, or any control change) swaps in the Plotly chart, whose
+    Plotly.js the page's other charts have loaded meanwhile.
+    """
+    if st.session_state.get(FIRST_PAINT_DONE):
+        st.plotly_chart(charts.candles(bars, symbols, title), key="candles")
+        return
+    st.session_state[FIRST_PAINT_DONE] = True
+    # Markdown, not st.image: Markdown's renderer is in Streamlit's main bundle, while
+    # st.image is a lazily loaded component that can wait for Plotly.js's chunk.
+    st.markdown(static_candles.img_tag(bars, symbols, title), unsafe_allow_html=True)
+
+
 @st.fragment(run_every=REFRESH_S)
 def pair_panels(frame: Frame, view: PairView) -> None:
     """Candles, spread and z-score with bands, rolling hedge ratio and correlation."""
@@ -135,9 +153,7 @@ def pair_panels(frame: Frame, view: PairView) -> None:
             no_bars_message(view)
             return
         label = f"{view.pair} · {view.timeframe}"
-        st.plotly_chart(
-            charts.candles(bars, [view.sym_y, view.sym_x], f"Prices · {label}"), key="candles"
-        )
+        candles_panel(bars, [view.sym_y, view.sym_x], f"Prices · {label}")
         closes = bar_q.closes_wide(bars, [view.sym_y, view.sym_x])
         try:
             series = stat_q.pair_series(closes, view.sym_y, view.sym_x, view.zwin)

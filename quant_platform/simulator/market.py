@@ -79,6 +79,21 @@ def model_for(symbol: str) -> SymbolModel:
     return DEFAULT_MODELS.get(symbol, OTHER_MODEL)
 
 
+def cointegrated_pairs(symbols: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """The (y, x) pairs this universe builds cointegrated: each symbol with its anchor.
+
+    Why: the dashboard opens on the pair that shows what the platform is for, read
+    from the same models that generate the prices rather than guessed. A pair
+    counts only when both symbols are in `symbols` (as `MarketModel` does).
+    """
+    present = set(symbols)
+    return [
+        (s, anchor)
+        for s in symbols
+        if (anchor := model_for(s).anchor) is not None and anchor in present and anchor != s
+    ]
+
+
 class MarketModel:
     """Per-second log-price moves of every symbol (relative to the start), grown on demand.
 

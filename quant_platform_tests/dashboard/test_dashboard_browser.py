@@ -6,12 +6,6 @@ draws, the health row and the SIMULATED badge are visible to a user.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,37 +13,11 @@ import psycopg
 import pytest
 import redis as redis_lib
 from dashboard_seed import seed_database, seed_redis
+from streamlit_server import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
 
 from quant_platform.services.local import free_port
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform_tests.research.research_seed import seed_universe
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _wait_healthy(
-    url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture()
@@ -60,9 +28,7 @@ def dashboard_url(
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     seed_universe(db, thin=None)  # recent bars of 4 symbols for the screener
-    port = free_port()
     env = {
-        **os.environ,
         "QP_DATABASE_URL": database_url,
         "QP_REDIS_URL": redis_url,
         "QP_REDIS_PREFIX": redis_prefix,
@@ -70,50 +36,12 @@ def dashboard_url(
         "QP_DAGSTER_PORT": str(free_port()),
         "QP_FEED": "simulator",
     }
-    log = tmp_path / "streamlit.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "dashboard" / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc, log)
+    with streamlit_server(env, tmp_path) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
 
 
 def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing at /usr/bin/chromium: run `bash scripts/setup.sh --test`")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     shot = tmp_path / "dashboard.png"
@@ -131,7 +59,9 @@ def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> N
             # Plotly has drawn: the chart containers hold rendered plot SVGs
             page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg", timeout=30_000)
             expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
-            assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
+            # the first-paint candles image gives way to Plotly on the 5 s refresh
+            expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(4, timeout=30_000)
+            expect(page.locator("img.qp-first-paint")).to_have_count(0)
             expect(page.get_by_text("SIMULATED DATA").first).to_be_visible()
             expect(page.get_by_text("redis up").first).to_be_visible()
             expect(page.get_by_text("postgresql up").first).to_be_visible()
@@ -153,8 +83,7 @@ def test_pages_screen_promote_and_download_in_chromium(
     dashboard_url: str, db: psycopg.Connection, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """Every page loads from the navigation; a screen runs, a pair is promoted, a CSV downloads."""
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing at /usr/bin/chromium: run `bash scripts/setup.sh --test`")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
