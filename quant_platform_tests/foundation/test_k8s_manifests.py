@@ -170,6 +170,16 @@ def test_every_command_exists_in_the_project() -> None:
             else:
                 pytest.fail(f"{obj['metadata']['name']}: unknown entrypoint {argv}")
     assert {"qp", "streamlit"} <= seen
+    # /health is 503 through a database or feed outage the daemon rides out (spool,
+    # reconnect); a liveness probe on it would restart the daemon mid-outage
+    probes = [
+        c["livenessProbe"]["httpGet"]["path"]
+        for o in manifests()
+        if o["kind"] in WORKLOADS
+        for c in containers(o)
+        if "livenessProbe" in c
+    ]
+    assert probes and "/health" not in probes
     for d in values()["dagster-user-deployments"]["deployments"]:
         grpc = dict(zip(d["dagsterApiGrpcArgs"][::2], d["dagsterApiGrpcArgs"][1::2], strict=True))
         module = importlib.import_module(grpc["--module-name"])
