@@ -79,6 +79,7 @@ class FeedConnection:
         self.quiet_resubscribes = 0
         self._resubscribed: set[str] = set()
         self._quiet: set[str] = set()  # went quiet and resubscribed; waiting for data
+        self._first_data: float | None = None  # monotonic time of this connection's first trade
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`; raises TooManyFailures (from Backoff) when the limit is reached.
@@ -99,6 +100,11 @@ class FeedConnection:
                     ping_interval=20,
                     ping_timeout=20,
                     close_timeout=2,
+                    # permessage-deflate cost more CPU per frame than anything else on
+                    # the receive path (bench/bench_scale_up.py profile: inflating each
+                    # ~150-byte frame, and the peer deflating it); trade frames barely
+                    # compress, so the wire bytes saved are few
+                    compression=None,
                 ) as ws:
                     self.connected = True
                     self.events.on_connected(url, self.connects > 0)
@@ -135,14 +141,20 @@ class FeedConnection:
         streams: list[str],  # type: ignore[no-untyped-def]
         stop: asyncio.Event,
     ) -> tuple[bool, str]:
+        """Read frames in one task; check liveness and age every `check_every_s` here.
+
+        The reader awaits `ws.recv()` straight (no task and no `asyncio.wait` per
+        frame, and the liveness checks run per tick, not per frame: both showed in
+        bench/bench_scale_up.py's profile at 20,000 frames/s).
+        """
         live = StreamLiveness(streams, self.silence_s, self.quiet_silence_s, self.quiet_streams)
         opened = time.monotonic()
         live.reset(opened)
         self._resubscribed.clear()
         self._quiet.clear()
+        self._first_data = None
         healthy = False
-        first_data: float | None = None
-        reader = asyncio.ensure_future(ws.recv())
+        reader = asyncio.ensure_future(self._receive(ws, live))
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while True:
@@ -155,17 +167,9 @@ class FeedConnection:
                 if stopper in done:
                     return healthy, "stopping"
                 if reader in done:
-                    try:
-                        raw = reader.result()
-                    except websockets.ConnectionClosed as exc:
-                        return (
-                            healthy,
-                            f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})",
-                        )
-                    if self._on_frame(raw, live, now) and first_data is None:
-                        first_data = now
-                    reader = asyncio.ensure_future(ws.recv())
-                if not healthy and first_data is not None and now - first_data >= self.healthy_s:
+                    return healthy, _closed_reason(reader)
+                first = self._first_data
+                if not healthy and first is not None and now - first >= self.healthy_s:
                     healthy = True  # only now: data has flowed for a while
                     self.backoff.succeeded()
                 reason = await self._close_reason(ws, live, route, streams, now - opened, now)
@@ -174,6 +178,19 @@ class FeedConnection:
         finally:
             for task in (reader, stopper):
                 task.cancel()
+
+    async def _receive(self, ws, live: StreamLiveness) -> None:  # type: ignore[no-untyped-def]
+        """Hand every frame to the events until the connection closes.
+
+        Raises:
+            websockets.ConnectionClosed: the connection closed (the reason is read by `_read`).
+        """
+        recv, on_frame, monotonic = ws.recv, self._on_frame, time.monotonic
+        while True:
+            raw = await recv()
+            now = monotonic()
+            if on_frame(raw, live, now) and self._first_data is None:
+                self._first_data = now
 
     def _on_frame(self, raw: str | bytes, live: StreamLiveness, now: float) -> bool:
         """Hand a frame to the events; True when it carried a trade (the connection works)."""
@@ -257,3 +274,17 @@ class FeedConnection:
         for i, method in enumerate(("UNSUBSCRIBE", "SUBSCRIBE")):
             await ws.send(json.dumps({"method": method, "params": streams, "id": 9000 + i}))
             await asyncio.sleep(0.2)
+
+
+def _closed_reason(reader: asyncio.Future[None]) -> str:
+    """Why the reader ended: the peer's close code, or the error that ended it.
+
+    Raises:
+        Exception: anything else the reader raised (a bug in a frame handler).
+    """
+    exc = reader.exception()
+    if isinstance(exc, websockets.ConnectionClosed):
+        return f"closed by peer ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+    if exc is not None:
+        raise exc
+    return "closed"

@@ -67,6 +67,18 @@ class FaultConfig:
     def any_frame_faults(self) -> bool:
         return bool(self.malformed_ratio or self.duplicate_ratio or self.out_of_order_ratio)
 
+    @property
+    def any_connection_faults(self) -> bool:
+        """Anything the sender must check per frame (drops, stalls, mutes, blackouts, frames)."""
+        return bool(
+            self.any_frame_faults
+            or self.drop_every_s is not None
+            or self.drop_after_n is not None
+            or self.stall_s
+            or self.mute_streams
+            or (self.blackout_after_n is not None and self.blackout_frames)
+        )
+
 
 @dataclass
 class FaultState:

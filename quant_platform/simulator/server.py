@@ -562,6 +562,13 @@ class ExchangeSimulator:
             transport.abort()
 
     async def _sender(self, client: _Client) -> None:
+        if self.faults.any_connection_faults:
+            await self._send_with_faults(client)
+        else:
+            await self._send_batched(client)
+
+    async def _send_with_faults(self, client: _Client) -> None:
+        """One frame at a time, so drops, stalls and mutes land on exact frame counts."""
         loop = asyncio.get_running_loop()
         st = client.faults
         ws = client.ws
@@ -598,6 +605,27 @@ class ExchangeSimulator:
                     client.sent += 1
                     st.sent += 1
                     self.sent_count += 1
+        except (websockets.ConnectionClosed, OSError):
+            return
+
+    async def _send_batched(self, client: _Client, max_batch: int = 1024) -> None:
+        """No faults configured: everything queued goes out as one write, one frame per trade.
+
+        Each trade is still its own WebSocket frame, as on the venue; only the socket
+        write and the flow-control wait are shared by the frames queued meanwhile (a
+        per-frame `send` capped the simulator near 12,000 frames/s on a loaded 2-core host).
+        """
+        ws, queue, protocol = client.ws, client.queue, client.ws.protocol
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                async with ws.send_context():
+                    for frame in batch:
+                        protocol.send_text(frame.encode())
+                client.sent += len(batch)
+                self.sent_count += len(batch)
         except (websockets.ConnectionClosed, OSError):
             return
 

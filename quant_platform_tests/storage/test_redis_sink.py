@@ -89,6 +89,51 @@ def test_stream_entries_are_the_trades_with_ttl_and_one_publish_per_batch(
     assert reg.get_sample_value("qp_sink_latency_seconds_count", {"sink": "redis"}) == 2
 
 
+def test_batched_entries_read_byte_for_byte_as_a_plain_xadd_and_survive_a_lost_script(
+    settings: Settings, redis_url: str
+) -> None:
+    """The one-call-per-symbol write stores what `XADD` from redis-py would (field
+    strings included: awkward floats, both maker flags, a large id); a server that
+    forgot the script (restart, SCRIPT FLUSH) gets it loaded again, no batch lost."""
+    keys = RedisKeys(settings.redis_prefix)
+    client = redis_lib.Redis.from_url(redis_url)
+    odd = [
+        Trade("BTCUSDT", 2**62 + 1, 0.1 + 0.2, 1e-08, T0, T0, True, time.time_ns()),
+        Trade("BTCUSDT", 2**62 + 2, 123456789.125, 3.0, T0 + 1, T0 + 1, False, time.time_ns()),
+        Trade("BTCUSDT", 2**62 + 3, 6.02e23, 1.5e-05, T0 + 2, T0 + 2, True, time.time_ns()),
+    ]
+    reference = settings.redis_prefix + "reference"
+    for t in odd:  # what the per-trade pipeline stored before
+        client.xadd(
+            reference,
+            {
+                "id": t.trade_id,
+                "p": t.price,
+                "q": t.qty,
+                "T": t.trade_time_ms,
+                "m": 1 if t.buyer_is_maker else 0,
+            },
+        )
+
+    async def run() -> RedisTickSink:
+        sink = RedisTickSink(settings, batch_interval_s=0.02)
+        await sink.start()
+        for t in odd[:2]:
+            sink.add(t)
+        await asyncio.sleep(0.3)
+        sink._sha = "0" * 40  # noqa: SLF001 - a digest the server does not know
+        sink.add(odd[2])
+        await asyncio.sleep(0.3)
+        await sink.close()
+        return sink
+
+    sink = asyncio.run(run())
+    assert sink.written == 3 and sink.dropped == 0 and sink.up
+    got = [fields for _, fields in client.xrange(keys.ticks("BTCUSDT"))]
+    want = [fields for _, fields in client.xrange(reference)]
+    assert got == want and len(got) == 3
+
+
 def test_streams_are_trimmed_near_maxlen(settings: Settings, redis_url: str) -> None:
     s = settings.model_copy(update={"redis_stream_maxlen": 100})
     keys = RedisKeys(s.redis_prefix)
