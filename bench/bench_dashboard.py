@@ -132,11 +132,12 @@ def start_streamlit(tree: Path, port: int, env: dict[str, str], log: Path) -> su
 
 # A chart is drawn when Plotly has made its SVG, or when the live page's first-paint
 # candles image (dashboard/components/static_candles.py) has decoded.
+FIRST_PAINT_IMG = 'img[src^="data:image/svg+xml;base64,"]'
 # Both are polled the same way (every animation frame), so the two times compare.
 _SHOWN = "(e) => e.getBoundingClientRect().height > 0"
 PLOTLY_JS = f"() => [...document.querySelectorAll('.js-plotly-plot .main-svg')].some({_SHOWN})"
 FIRST_CHART_JS = (
-    f"() => ({PLOTLY_JS})() || [...document.querySelectorAll('img.qp-first-paint')]"
+    f"() => ({PLOTLY_JS})() || [...document.querySelectorAll(`{FIRST_PAINT_IMG}`)]"
     f".some((i) => i.complete && i.naturalWidth > 0 && ({_SHOWN})(i))"
 )
 KEYS = ("frame_s", "first_chart_s", "first_plotly_s")

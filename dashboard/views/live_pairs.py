@@ -139,9 +139,10 @@ def candles_panel(bars: pd.DataFrame, symbols: list[str], title: str) -> None:
         st.plotly_chart(charts.candles(bars, symbols, title), key="candles")
         return
     st.session_state[FIRST_PAINT_DONE] = True
-    # Markdown, not st.image: Markdown's renderer is in Streamlit's main bundle, while
-    # st.image is a lazily loaded component that can wait for Plotly.js's chunk.
-    st.markdown(static_candles.img_tag(bars, symbols, title), unsafe_allow_html=True)
+    # A Markdown image, not st.image or an <img> tag: Markdown's renderer is in
+    # Streamlit's main bundle, while st.image and raw HTML (rehype-raw) are lazily
+    # loaded and were seen waiting for Plotly.js's chunk in the same render batch.
+    st.markdown(static_candles.markdown_image(bars, symbols, title))
 
 
 @st.fragment(run_every=REFRESH_S)

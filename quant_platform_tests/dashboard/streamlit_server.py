@@ -22,6 +22,8 @@ from quant_platform.services.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# The live page's first-paint candles: a Markdown image with an SVG data URI
+FIRST_PAINT_IMG = 'img[src^="data:image/svg+xml;base64,"]'
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

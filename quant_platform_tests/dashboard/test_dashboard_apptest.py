@@ -105,12 +105,12 @@ def test_renders_seeded_data_with_charts_and_csv(
     # live pairs page, Pair tab (tabs are lazy: only the open one runs). A session's
     # first run draws the candles as a static SVG (first paint), then spread/z, hedge,
     # correlation in Plotly; the next run (the 5 s refresh) swaps in Plotly candles.
-    first_paint = [m for m in at.markdown if 'class="qp-first-paint"' in m.value]
+    first_paint = [m for m in at.markdown if "](data:image/svg+xml;base64," in m.value]
     assert len(first_paint) == 1 and len(at.get("plotly_chart")) == 3
     at = _run(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 4, len(charts)
-    assert not [m for m in at.markdown if "qp-first-paint" in m.value]
+    assert not [m for m in at.markdown if "data:image/svg+xml" in m.value]
     labels = [b.label for b in at.get("download_button")]
     for want in ("pair series", "bars"):
         assert any(f"Download {want} CSV" in lbl for lbl in labels), (want, labels)

@@ -13,7 +13,13 @@ import psycopg
 import pytest
 import redis as redis_lib
 from dashboard_seed import seed_database, seed_redis
-from streamlit_server import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
+from streamlit_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FIRST_PAINT_IMG,
+    require_chromium,
+    streamlit_server,
+)
 
 from quant_platform.services.local import free_port
 from quant_platform.storage.redis_keys import RedisKeys
@@ -61,7 +67,7 @@ def test_dashboard_in_headless_chromium(dashboard_url: str, tmp_path: Path) -> N
             expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
             # the first-paint candles image gives way to Plotly on the 5 s refresh
             expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(4, timeout=30_000)
-            expect(page.locator("img.qp-first-paint")).to_have_count(0)
+            expect(page.locator(FIRST_PAINT_IMG)).to_have_count(0)
             expect(page.get_by_text("SIMULATED DATA").first).to_be_visible()
             expect(page.get_by_text("redis up").first).to_be_visible()
             expect(page.get_by_text("postgresql up").first).to_be_visible()

@@ -19,7 +19,13 @@ import psycopg
 import pytest
 import redis as redis_lib
 from dashboard_seed import X, Y, seed_database, seed_redis
-from streamlit_server import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
+from streamlit_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FIRST_PAINT_IMG,
+    require_chromium,
+    streamlit_server,
+)
 
 from quant_platform.services.local import free_port
 
@@ -27,7 +33,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 # The first-paint image as the browser drew it (decoded, laid out), kept in the page.
 RECORD_FIRST_PAINT = """
 new MutationObserver(() => {
-  const img = document.querySelector("img.qp-first-paint");
+  const img = document.querySelector('img[src^="data:image/svg+xml;base64,"]');
   if (!img || window.__firstPaint) return;
   const keep = () => {
     const r = img.getBoundingClientRect();
@@ -119,7 +125,7 @@ def test_first_paint_shows_the_stored_bars_then_plotly_takes_over(
             assert shown["width"] > 500 and shown["height"] > 200, shown
             src = shown["src"]
             # then the interactive chart replaces it in place (the 5 s refresh)
-            expect(page.locator("img.qp-first-paint")).to_have_count(0, timeout=60_000)
+            expect(page.locator(FIRST_PAINT_IMG)).to_have_count(0, timeout=60_000)
             candles = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
             expect(candles.locator(".main-svg").first).to_be_visible(timeout=30_000)
             # _fullData: the arrays as Plotly drew them (gd.data keeps Plotly's base64 specs)
