@@ -47,11 +47,15 @@ from quant_platform.analytics.stationarity import engle_granger, half_life
 __all__ = [
     "PairScreen",
     "ScreenConfig",
+    "ScreenPlan",
     "ScreenResult",
     "bh_qvalues",
     "hedge_stability",
     "hurst_exponent",
     "mean_crossings",
+    "plan_screen",
+    "rank_screen",
+    "screen_pair_list",
     "screen_pairs",
 ]
 
@@ -230,6 +234,33 @@ def screen_pairs(
     are excluded before any test. A pair whose statistics can't be computed
     (too little overlap, constant) is listed in `failed`, not ranked.
     `eg_pvalue_yx` is the chosen direction's p-value, `eg_pvalue_xy` the other's.
+    The same as `plan_screen` + `screen_pair_list` per part + `rank_screen`, which
+    is how the Dagster fan-out splits one screen over several workers.
+
+    Raises:
+        AnalyticsError: `log_prices` holds non-finite values other than NaN.
+    """
+    plan = plan_screen(log_prices, quote_volume, config)
+    rows, failed = screen_pair_list(log_prices, plan, plan.pairs)
+    return rank_screen(rows, plan.excluded, failed)
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    """What a screen will test: the pairs of the kept symbols, each symbol's liquidity."""
+
+    pairs: list[tuple[str, str]]
+    liquidity: dict[str, float]
+    excluded: dict[str, str]
+    config: ScreenConfig
+
+
+def plan_screen(
+    log_prices: pd.DataFrame,
+    quote_volume: pd.DataFrame | None = None,
+    config: ScreenConfig | None = None,
+) -> ScreenPlan:
+    """Liquidity and exclusions per symbol, and the pairs left to test (in column order).
 
     Raises:
         AnalyticsError: `log_prices` holds non-finite values other than NaN.
@@ -253,26 +284,47 @@ def screen_pairs(
             excluded[s] = f"{n} bars < min_obs {cfg.min_obs}"
         elif cfg.min_quote_volume > 0 and not liq[s] >= cfg.min_quote_volume:
             excluded[s] = f"median quote volume {liq[s]:.4g} < floor {cfg.min_quote_volume:.4g}"
-    kept = [i for i, s in enumerate(symbols) if s not in excluded]
+    kept = [s for s in symbols if s not in excluded]
+    return ScreenPlan(list(itertools.combinations(kept, 2)), liq, excluded, cfg)
+
+
+def screen_pair_list(
+    log_prices: pd.DataFrame, plan: ScreenPlan, pairs: list[tuple[str, str]]
+) -> tuple[list[PairScreen], dict[str, str]]:
+    """Unranked statistics of `pairs` (a part of `plan.pairs`), and the pairs that failed.
+
+    Raises:
+        KeyError: a pair names a column `log_prices` does not have.
+    """
+    cfg = plan.config
     rows: list[PairScreen] = []
     failed: dict[str, str] = {}
-    for i, j in itertools.combinations(kept, 2):
-        a, b = symbols[i], symbols[j]
-        ok = ~(np.isnan(values[:, i]) | np.isnan(values[:, j]))
+    for a, b in pairs:
+        va = log_prices[a].to_numpy(dtype=np.float64)
+        vb = log_prices[b].to_numpy(dtype=np.float64)
+        ok = ~(np.isnan(va) | np.isnan(vb))
         if int(ok.sum()) < cfg.min_obs:
             failed[f"{a}/{b}"] = f"{int(ok.sum())} common bars < min_obs {cfg.min_obs}"
             continue
+        liq = min(plan.liquidity[a], plan.liquidity[b])
         try:
-            rows.append(_screen_one(a, b, values[ok, i], values[ok, j], min(liq[a], liq[b]), cfg))
+            rows.append(_screen_one(a, b, va[ok], vb[ok], liq, cfg))
         except (AnalyticsError, np.linalg.LinAlgError, ValueError) as exc:
             failed[f"{a}/{b}"] = str(exc)
+    return rows, failed
+
+
+def rank_screen(
+    rows: list[PairScreen], excluded: dict[str, str], failed: dict[str, str]
+) -> ScreenResult:
+    """BH q-values across all `rows` (the whole universe), ranked by q, then p, then |stat|."""
     q = bh_qvalues(np.array([r.pvalue for r in rows]))
     ranked = sorted(
         (_with(r, qvalue=float(qv)) for r, qv in zip(rows, q, strict=True)),
         key=lambda r: (r.qvalue, r.pvalue, -abs(r.eg_stat)),
     )
     ranked = [_with(r, rank=k) for k, r in enumerate(ranked, 1)]
-    return ScreenResult(ranked, excluded, failed)
+    return ScreenResult(ranked, dict(excluded), dict(failed))
 
 
 def _with(row: PairScreen, **changes: object) -> PairScreen:

@@ -177,6 +177,14 @@ class Settings(BaseSettings):
     sim_port: int = Field(9443, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # --- Dagster executor -----------------------------------------------------
+    # celery: the fan-out jobs (OHLCV backfill, pair-screen fan-out) and the resample job
+    # run their steps on `qp worker` processes; in_process: every step in the run process.
+    dagster_executor: Literal["in_process", "celery"] = "in_process"
+    # A step unacknowledged this long is handed to another worker (its worker is presumed
+    # dead): longer than the longest step, or a slow step runs twice.
+    celery_visibility_timeout_s: float = Field(600.0, ge=5)
+
     @field_validator("symbols", "quiet_symbols", "remote_symbols", mode="before")
     @classmethod
     def _parse_symbols(cls, value: object) -> object:

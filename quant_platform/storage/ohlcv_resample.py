@@ -12,8 +12,18 @@ import psycopg
 INTERVALS: dict[str, str] = {"1m": "1 minute", "5m": "5 minutes", "1h": "1 hour"}
 
 # Serialises overlapping resamples (the open hour vs. a backfill) so delete+insert
-# never races into a primary-key violation.
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('qp:ohlcv:resample'))"
+# never races into a primary-key violation, while disjoint windows run side by side
+# (a backfill fanned out over Celery workers, one step per hour): a window of up to
+# MAX_HOUR_LOCKS hours holds the common lock shared plus one exclusive lock per hour
+# (taken in ascending order, so no deadlock); a longer window (a single-run backfill of
+# days) holds the common lock exclusively instead of thousands of hour locks.
+MAX_HOUR_LOCKS = 48
+_LOCK_ALL_SQL = "SELECT pg_advisory_xact_lock(hashtext('qp:ohlcv:resample'))"
+_LOCK_SHARED_SQL = "SELECT pg_advisory_xact_lock_shared(hashtext('qp:ohlcv:resample'))"
+_LOCK_HOURS_SQL = (
+    "SELECT count(pg_advisory_xact_lock(hashtext('qp:ohlcv:hour'), h))"
+    " FROM generate_series(%(h0)s::int, %(h1)s::int) AS h"
+)
 
 _DELETE_SQL = "DELETE FROM ohlcv WHERE bucket >= %(start)s AND bucket < %(end)s"
 
@@ -65,7 +75,7 @@ def resample_window(conn: psycopg.Connection, start: datetime, end: datetime) ->
     params = {"start": start, "end": end}
     written: dict[str, int] = {}
     with conn.transaction():
-        conn.execute(_LOCK_SQL)
+        _lock_hours(conn, start, end)
         conn.execute(_DELETE_SQL, params)
         cur = conn.execute(_INSERT_1M_SQL, {**params, "width": INTERVALS["1m"]})
         written["1m"] = cur.rowcount
@@ -73,3 +83,14 @@ def resample_window(conn: psycopg.Connection, start: datetime, end: datetime) ->
             cur = conn.execute(_ROLLUP_SQL, {**params, "width": INTERVALS[name], "interval": name})
             written[name] = cur.rowcount
     return written
+
+
+def _lock_hours(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
+    """Lock the window's hours against overlapping resamples (see MAX_HOUR_LOCKS)."""
+    h0 = int(start.timestamp()) // 3600
+    h1 = -(-int(end.timestamp()) // 3600) - 1
+    if h1 - h0 + 1 > MAX_HOUR_LOCKS:
+        conn.execute(_LOCK_ALL_SQL)
+        return
+    conn.execute(_LOCK_SHARED_SQL)
+    conn.execute(_LOCK_HOURS_SQL, {"h0": h0, "h1": h1})

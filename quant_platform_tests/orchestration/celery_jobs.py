@@ -7,17 +7,24 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
+    Definitions,
+    EnvVar,
     In,
     JobDefinition,
     Nothing,
+    define_asset_job,
     graph,
     in_process_executor,
     job,
     op,
 )
 
+from quant_platform.config import get_settings
 from quant_platform.orchestration.celery.executor import qp_celery_executor
-from quant_platform.orchestration.resources import TimescaleResource
+from quant_platform.orchestration.ohlcv.assets import ohlcv
+from quant_platform.orchestration.ohlcv.backfill import build_ohlcv_backfill_job
+from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
+from quant_platform.orchestration.screener.fanout import build_pair_screen_fanout_job
 from quant_platform.storage.ohlcv_resample import resample_window
 
 
@@ -86,3 +93,62 @@ def ohlcv_in_process() -> JobDefinition:
         executor_def=in_process_executor,
         resource_defs={"timescale": TimescaleResource.configure_at_launch()},
     )
+
+
+# --- the platform's own jobs, on the test's prefix ---------------------------------
+# Workers get the same value as QP_CELERY_VISIBILITY_TIMEOUT_S: a step unacknowledged
+# this long (its worker was killed) goes back to its queue.
+VISIBILITY_S = 20.0
+
+
+def _timescale_from_env() -> TimescaleResource:
+    return TimescaleResource(database_url=EnvVar("QP_DATABASE_URL"))
+
+
+def ohlcv_backfill_on_celery() -> JobDefinition:
+    """The real fan-out backfill job on the two test workers."""
+    return build_ohlcv_backfill_job(
+        qp_celery_executor(PREFIX, VISIBILITY_S), {"timescale": _timescale_from_env()}
+    )
+
+
+def ohlcv_range_in_process() -> JobDefinition:
+    """The `ohlcv` asset's own path: a partition range as one run, one step, in-process."""
+    defs = Definitions(
+        assets=[ohlcv],
+        jobs=[define_asset_job("ohlcv_range", [ohlcv], executor_def=in_process_executor)],
+        resources={"timescale": _timescale_from_env()},
+    )
+    return defs.resolve_job_def("ohlcv_range")
+
+
+def ohlcv_resample_on_celery() -> JobDefinition:
+    """The resample job as QP_DAGSTER_EXECUTOR=celery builds it (the asset's resample lane)."""
+    defs = Definitions(
+        assets=[ohlcv],
+        jobs=[
+            define_asset_job(
+                "ohlcv_resample_celery",
+                [ohlcv],
+                executor_def=qp_celery_executor(PREFIX, VISIBILITY_S),
+            )
+        ],
+        resources={"timescale": _timescale_from_env()},
+    )
+    return defs.resolve_job_def("ohlcv_resample_celery")
+
+
+def pair_screen_fanout_on_celery() -> JobDefinition:
+    """The split pair screen on the test workers."""
+    return build_pair_screen_fanout_job(
+        qp_celery_executor(PREFIX, VISIBILITY_S),
+        {
+            "timescale": _timescale_from_env(),
+            "platform": PlatformSettingsResource.from_settings(get_settings()),
+        },
+    )
+
+
+def ohlcv_backfill_in_process() -> JobDefinition:
+    """The same fan-out backfill job with every step in the run process (the reference)."""
+    return build_ohlcv_backfill_job(in_process_executor, {"timescale": _timescale_from_env()})

@@ -1,6 +1,8 @@
 """Fixtures for the Dagster tests: real resources on the session database and Redis prefix."""
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
@@ -11,6 +13,7 @@ from quant_platform.orchestration.resources import (
     RedisResource,
     TimescaleResource,
 )
+from quant_platform_tests.orchestration.celery_workers import start_workers, stop_workers
 
 
 @pytest.fixture()
@@ -32,3 +35,13 @@ def resources(settings: Settings, platform: PlatformSettingsResource) -> dict[st
 def instance() -> Iterator[DagsterInstance]:
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+@pytest.fixture()
+def workers(settings: Settings, tmp_path: Path) -> Iterator[list[subprocess.Popen]]:
+    """Two real `qp worker` processes on the test's Redis prefix and database."""
+    procs = start_workers(settings, tmp_path)
+    try:
+        yield procs
+    finally:
+        stop_workers(procs)

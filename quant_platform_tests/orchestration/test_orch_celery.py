@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,53 +14,12 @@ from psycopg import sql
 from quant_platform.config import Settings
 from quant_platform_tests.orchestration.celery_jobs import (
     HOURS_START,
-    PREFIX,
     ohlcv_in_process,
     ohlcv_on_celery,
     spread,
 )
+from quant_platform_tests.orchestration.celery_workers import db_bars
 from quant_platform_tests.orchestration.orch_seed import seed_frame, synthetic_trades
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def db_bars(conn: psycopg.Connection, start: datetime, end: datetime) -> list[tuple]:
-    """Every stored bar in [start, end), all columns, in key order."""
-    return conn.execute(
-        "SELECT * FROM ohlcv WHERE bucket >= %s AND bucket < %s ORDER BY symbol, interval, bucket",
-        (start, end),
-    ).fetchall()
-
-
-@pytest.fixture()
-def workers(settings: Settings, tmp_path: Path) -> Iterator[list[subprocess.Popen]]:
-    env = {
-        **os.environ,
-        "QP_REDIS_URL": settings.redis_url,
-        "QP_REDIS_PREFIX": PREFIX,
-        "QP_DATABASE_URL": settings.database_url,
-    }
-    qp = str(Path(sys.executable).parent / "qp")
-    procs = [
-        subprocess.Popen(
-            [qp, "worker", "--name", f"w{i}@%h"],
-            env=env,
-            cwd=ROOT,
-            stdout=(tmp_path / f"w{i}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for i in range(2)
-    ]
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_steps_run_on_both_workers(

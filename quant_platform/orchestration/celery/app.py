@@ -16,8 +16,14 @@ from quant_platform.orchestration.celery.executor import transport_options
 
 _settings = get_settings()
 app = make_app({"broker": _settings.redis_url, "backend": _settings.redis_url})
-app.conf.update(transport_options(_settings.redis_prefix))
-# one step reserved per worker process, acknowledged when done: steps spread over the
-# workers instead of queueing behind one, and a step whose worker dies is redelivered
-app.conf.update(worker_prefetch_multiplier=1, task_acks_late=True)
+app.conf.update(transport_options(_settings.redis_prefix, _settings.celery_visibility_timeout_s))
+# One step reserved per worker process, acknowledged when it ends: steps spread over
+# the workers instead of queueing behind one, and a step whose worker dies stays
+# unacknowledged, so another worker gets it after the visibility timeout. With
+# --pool prefork a child killed mid-step is rejected and requeued at once.
+app.conf.update(
+    worker_prefetch_multiplier=1,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+)
 execute_plan = create_task(app)

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from quant_platform.config import get_settings
+from quant_platform.orchestration.celery.lanes import RESAMPLE_QUEUE, queue_tags
 from quant_platform.orchestration.partitions import partitions_start
 from quant_platform.orchestration.resources import TimescaleResource
 from quant_platform.storage.ohlcv_resample import INTERVALS, resample_window
@@ -43,6 +44,8 @@ OHLCV_PARTITIONS = HourlyPartitionsDefinition(
         "Backfill ranges from the asset page: one run, one statement."
     ),
     metadata={"table": "ohlcv", "intervals": ", ".join(INTERVALS)},
+    # on the Celery executor: the queue every worker drains before any backfill step
+    op_tags=queue_tags(RESAMPLE_QUEUE),
 )
 def ohlcv(context: AssetExecutionContext, timescale: TimescaleResource) -> MaterializeResult:
     window = context.partition_time_window

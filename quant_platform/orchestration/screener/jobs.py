@@ -8,7 +8,9 @@ from dagster import (
     in_process_executor,
 )
 
+from quant_platform.orchestration.celery.executor import platform_executor
 from quant_platform.orchestration.screener.assets import pair_screen
+from quant_platform.orchestration.screener.fanout import build_pair_screen_fanout_job
 
 pair_screen_job = define_asset_job(
     name="pair_screen_job",
@@ -26,3 +28,6 @@ pair_screen_schedule = build_schedule_from_partitioned_job(
     default_status=DefaultScheduleStatus.RUNNING,
     description="Screen the universe over the lookback ending at the previous UTC day's end.",
 )
+
+# The same screen split into steps, for the Celery workers (QP_DAGSTER_EXECUTOR=celery).
+pair_screen_fanout_job = build_pair_screen_fanout_job(platform_executor())
