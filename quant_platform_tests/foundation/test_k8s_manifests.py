@@ -124,6 +124,37 @@ def test_run_launcher_values_validate_against_dagster_k8s_schema() -> None:
     assert schema_errors(K8sRunLauncher.config_type(), {**rendered, "job_namespce": "qp"})
 
 
+def test_run_pods_and_workers_share_the_step_storage() -> None:
+    """Celery steps pass outputs through DAGSTER_HOME/storage: one RWX claim, one path."""
+    k = values()["runLauncher"]["config"]["k8sRunLauncher"]
+    launcher = {
+        (m["mountPath"], v["persistentVolumeClaim"]["claimName"])
+        for m in k["volumeMounts"]
+        for v in k["volumes"]
+        if v["name"] == m["name"]
+    }
+    (worker,) = [o for o in manifests() if o["metadata"]["name"] == "qp-worker"]
+    pod = worker["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    workers = {
+        (m["mountPath"], v["persistentVolumeClaim"]["claimName"])
+        for m in c["volumeMounts"]
+        for v in pod["volumes"]
+        if v["name"] == m["name"]
+    }
+    home = values()["global"]["dagsterHome"]
+    assert launcher == workers == {(f"{home}/storage", "qp-dagster-storage")}
+    env = {e["name"]: e for e in c["env"]}
+    assert env["DAGSTER_HOME"]["value"] == home
+    ref = env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": values()["global"]["postgresqlSecretName"], "key": "postgresql-password"}
+    (claim,) = [o for o in manifests() if o["kind"] == "PersistentVolumeClaim"]
+    assert claim["metadata"]["name"] == "qp-dagster-storage"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (config,) = [o for o in manifests() if o["kind"] == "ConfigMap"]
+    assert config["data"]["QP_DAGSTER_EXECUTOR"] == "celery"
+
+
 def test_instance_storage_and_queue_values_validate_against_dagster_schemas() -> None:
     v = values()
     pg = v["postgresql"]
@@ -263,7 +294,7 @@ def test_no_secret_value_is_inlined() -> None:
     )
     referenced = {v["global"]["postgresqlSecretName"]}
     for p, node in walk_dicts([*manifests(), v]):
-        if p.endswith((".envSecrets", ".secretRef")):
+        if p.endswith((".envSecrets", ".secretRef", ".secretKeyRef")):
             refs = node if isinstance(node, list) else [node]
             referenced |= {r["name"] for r in refs}
     assert referenced == created == {"qp-platform-urls", "qp-dagster-postgresql"}
