@@ -100,6 +100,16 @@ def floor_tree(dest: Path) -> Path:
 
 
 def start_streamlit(tree: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`streamlit run` of `tree`'s dashboard on `port`, once it answers its health check.
+
+    Raises:
+        RuntimeError: the port is taken, or the server exited or stayed silent for 60 s.
+    """
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is taken (a server left from another run?)")
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "streamlit"),
@@ -122,9 +132,12 @@ def start_streamlit(tree: Path, port: int, env: dict[str, str], log: Path) -> su
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if proc.poll() is not None:  # e.g. the port was taken: never measure someone else
+            raise RuntimeError(f"streamlit on {port} exited: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return proc
+                if proc.poll() is None:
+                    return proc
         except OSError:
             time.sleep(0.3)
     raise RuntimeError(f"streamlit on {port} did not start: {log.read_text()[-2000:]}")
@@ -185,6 +198,9 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
+    # SIGTERM runs the cleanup below too: the servers live in their own sessions, so a
+    # killed bench would otherwise leave them holding the ports of the next run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     db_url = make_database(args.admin_url, args.database)
     env = {
         "QP_DATABASE_URL": db_url,
