@@ -19,7 +19,7 @@ The load average is recorded before and after each timed run: the reference
 box's 2 cores are shared, and 2 workers cannot run faster than 2 free cores.
 
     .venv/bin/python bench/bench_celery.py
-    .venv/bin/python bench/bench_celery.py --symbols 40 --days 3 --parts 4 --rows 1200000
+    .venv/bin/python bench/bench_celery.py --symbols 40 --days 7 --parts 8
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 from dagster import (  # noqa: E402
+    DagsterEventType,
     DagsterInstance,
     Definitions,
     EnvVar,
@@ -177,11 +178,42 @@ def timed(instance: DagsterInstance, fn: Callable[[], JobDefinition], **kw) -> f
     Raises:
         RuntimeError: the run failed.
     """
+    return timed_run(instance, fn, **kw)[0]
+
+
+def timed_run(
+    instance: DagsterInstance, fn: Callable[[], JobDefinition], **kw
+) -> tuple[float, str]:
+    """Wall seconds of one run and its id.
+
+    Raises:
+        RuntimeError: the run failed.
+    """
     t = time.perf_counter()
     with execute_job(reconstructable(fn), instance=instance, raise_on_error=False, **kw) as r:
         if not r.success:
             raise RuntimeError(f"{r.job_def.name} failed")
-    return time.perf_counter() - t
+        run_id = r.run_id
+    return time.perf_counter() - t, run_id
+
+
+def fanout_span(instance: DagsterInstance, run_id: str, prefix: str) -> dict[str, float]:
+    """From the step events: the fanned-out steps' span (first start to last success),
+    their summed step time, and the whole run's span."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for kind, into in (
+        (DagsterEventType.STEP_START, starts),
+        (DagsterEventType.STEP_SUCCESS, ends),
+    ):
+        for e in instance.all_logs(run_id, of_type=kind):
+            into.setdefault(str(e.step_key), e.timestamp)
+    keys = [k for k in ends if k.startswith(prefix)]
+    return {
+        "fanout_span_s": round(max(ends[k] for k in keys) - min(starts[k] for k in keys), 2),
+        "fanout_step_sum_s": round(sum(ends[k] - starts[k] for k in keys), 2),
+        "steps_span_s": round(max(ends.values()) - min(starts.values()), 2),
+    }
 
 
 def backfill_config(hours: int, offset: int = 0) -> dict:
@@ -206,9 +238,11 @@ def phase(
         )
         conn.commit()
         load0 = load()
-        backfill_s = timed(instance, backfill_on_celery, run_config=backfill_config(24))
+        backfill_s, backfill_id = timed_run(
+            instance, backfill_on_celery, run_config=backfill_config(24)
+        )
         load1 = load()
-        screen_s = timed(
+        screen_s, screen_id = timed_run(
             instance,
             screen_on_celery,
             run_config={"ops": {"plan_pair_screen": {"config": screen_cfg}}},
@@ -220,6 +254,8 @@ def phase(
         "workers": n,
         "backfill_24h_s": round(backfill_s, 2),
         "screen_s": round(screen_s, 2),
+        "backfill_steps": fanout_span(instance, backfill_id, "resample_ohlcv_chunk["),
+        "screen_steps": fanout_span(instance, screen_id, "screen_pair_part["),
         "load_before_backfill": load0,
         "load_before_screen": load1,
         "load_after": load2,
@@ -229,9 +265,9 @@ def phase(
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_400_000, help="trades over the 24 hours")
-    ap.add_argument("--symbols", type=int, default=40, help="screen universe size")
-    ap.add_argument("--days", type=float, default=7.0, help="screen lookback of 1m bars")
-    ap.add_argument("--parts", type=int, default=8, help="screen steps")
+    ap.add_argument("--symbols", type=int, default=100, help="screen universe size")
+    ap.add_argument("--days", type=float, default=3.0, help="screen lookback of 1m bars")
+    ap.add_argument("--parts", type=int, default=4, help="screen steps")
     args = ap.parse_args()
     name = os.environ["QP_BENCH_CELERY_DB"]
     with psycopg.connect(ADMIN, autocommit=True) as c:
@@ -299,6 +335,12 @@ def run(url: str, args: argparse.Namespace) -> dict[str, object]:
             float(one["backfill_24h_s"]) / float(two["backfill_24h_s"]), 2
         ),
         "screen_speedup_2_vs_1": round(float(one["screen_s"]) / float(two["screen_s"]), 2),
+        "screen_fanout_span_speedup_2_vs_1": round(
+            one["screen_steps"]["fanout_span_s"] / two["screen_steps"]["fanout_span_s"], 2
+        ),
+        "backfill_fanout_span_speedup_2_vs_1": round(
+            one["backfill_steps"]["fanout_span_s"] / two["backfill_steps"]["fanout_span_s"], 2
+        ),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
