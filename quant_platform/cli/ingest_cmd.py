@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -45,7 +46,19 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         await attach_alerts(daemon, settings)
         attach_funding(daemon, settings)
         attach_open_bars(daemon, settings)
-        return await daemon.run()
+        code = await daemon.run()
+        if daemon.stragglers:
+            # Everything is flushed and closed; asyncio.run would now wait for the tasks
+            # that ignored cancellation, forever, and a daemon that never exits is never
+            # restarted by its supervisor.
+            log.critical(
+                "exit %d without waiting for %s (they ignored cancellation)",
+                code,
+                ", ".join(daemon.stragglers),
+            )
+            logging.shutdown()
+            os._exit(code)
+        return code
 
     code = run_loop(main())
     if code != 0:

@@ -9,7 +9,6 @@ backfills, analytics) runs in its own task so a stalled store never stalls the f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -47,6 +46,8 @@ log = logging.getLogger(__name__)
 class IngestionDaemon:
     # How long shutdown waits for an alert cycle in flight (persist, stream, hand to sinks).
     ALERT_STOP_GRACE_S = 5.0
+    # How long shutdown waits for cancelled tasks before flushing without them.
+    TASK_STOP_GRACE_S = 10.0
     # How often the feed health hash (the dashboard's heartbeat) is refreshed.
     HEARTBEAT_S = 1.0
 
@@ -101,6 +102,7 @@ class IngestionDaemon:
             on_give_up=self._task_gave_up,
         )
         self.exit_code = 0
+        self.stragglers: list[str] = []  # tasks that ignored cancellation at shutdown
         self.started = time.time()
         self.counts = {
             "received": 0,
@@ -408,8 +410,12 @@ class IngestionDaemon:
 
     async def _heartbeat(self) -> None:
         """Refresh the health hash every HEARTBEAT_S: the dashboard shows its age, and a
-        beat only with the 30 s log summary made that age swing between 0 and 30 s."""
-        while True:
+        beat only with the 30 s log summary made that age swing between 0 and 30 s.
+
+        Checks `stop` itself: redis-py can swallow a cancellation that lands inside a
+        pipeline (seen here: a heartbeat cancelled at shutdown went on beating, and the
+        daemon never exited), so cancelling alone does not end this loop."""
+        while not self.stop.is_set():
             await self._publish_health()
             await asyncio.sleep(self.HEARTBEAT_S)
 
@@ -605,11 +611,7 @@ class IngestionDaemon:
             # leave an event in the table but not on the stream or with the sinks.
             await asyncio.wait({alert_task}, timeout=self.ALERT_STOP_GRACE_S)
             helpers.append(alert_task)
-        for task in [*feed_tasks, *helpers, stopper]:
-            task.cancel()
-        for task in [*feed_tasks, *helpers, stopper]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._cancel_all([*feed_tasks, *helpers, stopper])
         self.live.close()
         self._warn_queued_gaps()
         log.info("stopping: flushing %d pending trades", self.flusher.pending)
@@ -622,6 +624,29 @@ class IngestionDaemon:
         await server.stop()
         log.info("ingestion daemon stopped (exit %d): %s", self.exit_code, self.counts)
         return self.exit_code
+
+    async def _cancel_all(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Cancel `tasks` and wait for them, at most TASK_STOP_GRACE_S.
+
+        A task that swallows its cancellation (a library catching CancelledError) would
+        otherwise hold the daemon forever before its flush and exit: during an outage a
+        daemon that never exits is never restarted, and nothing is backfilled. The
+        stragglers are named in an ERROR and left behind; the flush goes on.
+        """
+        for task in tasks:
+            task.cancel()
+        done, stuck = await asyncio.wait(tasks, timeout=self.TASK_STOP_GRACE_S)
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" noise
+        self.stragglers = sorted(t.get_name() for t in stuck)
+        if stuck:
+            log.error(
+                "%d task(s) ignored cancellation for %.0f s (%s); stopping without them",
+                len(stuck),
+                self.TASK_STOP_GRACE_S,
+                ", ".join(self.stragglers),
+            )
 
 
 async def _watch(sink: Any) -> None:

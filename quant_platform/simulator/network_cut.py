@@ -45,7 +45,11 @@ class NetworkCut:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Listen (again). Raises OSError if the port cannot be bound."""
+        """Listen (again) on `host:port`.
+
+        Raises:
+            OSError: the port cannot be bound (taken by another program).
+        """
         self._server = await asyncio.start_server(
             self._accept, self.host, self.port, reuse_address=True
         )
@@ -69,7 +73,11 @@ class NetworkCut:
         return n
 
     async def restore(self) -> None:
-        """Listen on the same port again. Raises OSError if it was taken meanwhile."""
+        """Listen on the same port again (no-op if not cut).
+
+        Raises:
+            OSError: the port was taken by another program during the outage.
+        """
         if self._server is None:
             await self.start()
             log.info("network restored on %s", self.url_hostport)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -246,3 +247,62 @@ def test_alerts_see_no_metrics_once_the_snapshot_is_three_cycles_old(settings: S
     assert live.fresh_snapshot() == {}
     live.last_cycle_ms = 20_000.0  # but each cycle takes 20 s to compute: 25 s cycles
     assert live.fresh_snapshot() == live.snapshot
+
+
+def test_a_task_that_swallows_its_cancellation_does_not_hold_the_daemon(
+    settings: Settings, db: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background task that catches CancelledError (as redis-py did once inside a
+    heartbeat pipeline, leaving a daemon that never exited during an outage): the daemon
+    waits TASK_STOP_GRACE_S, names the task in an ERROR, flushes and returns anyway."""
+    release = asyncio.Event()
+    swallowed = {"n": 0}
+
+    async def stubborn(stop: asyncio.Event) -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if release.is_set():
+                    raise
+                swallowed["n"] += 1  # a library that eats the cancellation
+
+    async def main() -> tuple[IngestionDaemon, int]:
+        IngestionDaemon.TASK_STOP_GRACE_S = 1.0
+
+        async def during(sim: ExchangeSimulator, daemon: IngestionDaemon) -> None:
+            daemon.side_tasks.append(("stubborn", stubborn))
+            await _until(lambda: daemon.counts["accepted"] > 100, 30)
+
+        try:
+            _, daemon, code = await run_daemon(
+                settings,
+                tmp_path,
+                total=3000,
+                rate=1000,
+                during=during,
+                settle=lambda d: True,
+                timeout=30,
+            )
+        finally:
+            IngestionDaemon.TASK_STOP_GRACE_S = 10.0
+        release.set()
+        for task in asyncio.all_tasks():
+            if task.get_name() == "supervised-stubborn":
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return daemon, code
+
+    with caplog.at_level(logging.ERROR, logger="quant_platform.ingestion.daemon"):
+        daemon, code = asyncio.run(main())
+    assert code == 0
+    assert swallowed["n"] >= 1  # it really ignored the daemon's cancel
+    assert daemon.stragglers == ["supervised-stubborn"]
+    assert any(
+        "ignored cancellation" in r.getMessage() and "supervised-stubborn" in r.getMessage()
+        for r in caplog.records
+    )
+    assert daemon.flusher.pending == 0  # flushed after giving up on it
+    stored = db.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
+    assert stored == daemon.counts["accepted"] > 0
