@@ -156,6 +156,7 @@ def start_workers(n: int, log_dir: Path) -> list[subprocess.Popen]:
         log = log_dir / f"worker{n}_{i}.log"
         while " ready." not in log.read_text():
             if time.monotonic() > deadline or procs[i].poll() is not None:
+                stop_workers(procs)  # none left behind
                 raise RuntimeError(f"worker {i} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
     return procs
