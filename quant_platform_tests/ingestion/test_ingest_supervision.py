@@ -210,7 +210,7 @@ def test_backoff_resets_only_after_a_healthy_period(healthy_s: float, gives_up: 
     """The venue cuts every connection after 0.5 s of data (a reconnect storm).
 
     Reset on the first frame would retry forever; with a 30 s healthy period the
-    failures add up to the limit and the connection gives up (the daemon exits 1).
+    failures add up to the limit and the connection gives up (the daemon exits 75).
     With a 0.2 s healthy period each 0.5 s connection counts as healthy and resets it.
     """
 
