@@ -105,6 +105,13 @@ def in_process_reference(
 
 
 def assert_same_to_rounding(a: list[tuple], b: list[tuple]) -> None:
+    """Same keys, same counts, same prices and sums to 1e-12 relative.
+
+    Exact float equality is not a property SQL `sum()` has: a CI run saw a bar's
+    volume differ in the last bit between the Celery run and the in-process one,
+    because concurrent steps interleave the 1m rows on the heap and the roll-up then
+    adds them in another order.
+    """
     assert len(a) == len(b)
     for x, y in zip(a, b, strict=True):
         assert x[:3] == y[:3]  # bucket, symbol, interval
@@ -144,7 +151,7 @@ def test_six_partition_backfill_on_two_workers_equals_in_process(
     assert len([k for _, k, _ in done if k.startswith("resample_ohlcv_chunk[")]) == 6
     assert chunk_pids == {p.pid for p in workers}
     assert worker_nodes(instance, run_id) == {f"w{i}@{os.uname().nodename}" for i in range(2)}
-    assert db_bars(db, HOURS_START, end) == reference
+    assert_same_to_rounding(db_bars(db, HOURS_START, end), reference)
     materialized = instance.get_materialized_partitions(AssetKey("ohlcv"))
     assert set(keys) <= materialized
 
@@ -194,7 +201,7 @@ def test_worker_killed_mid_step_step_reruns_on_other_worker(
     success = {k: pid for _, k, pid in step_events(instance, run_id, DagsterEventType.STEP_SUCCESS)}
     assert success[victim_step] == survivor
     assert sum(k.startswith("resample_ohlcv_chunk[") for k in success) == 6
-    assert db_bars(db, HOURS_START, end) == reference
+    assert_same_to_rounding(db_bars(db, HOURS_START, end), reference)
     assert set(keys) <= instance.get_materialized_partitions(AssetKey("ohlcv"))
 
 
