@@ -161,6 +161,21 @@ def build_specs(
     return specs
 
 
+def idle_celery_warning(settings: Settings, workers: int) -> str | None:
+    """The warning `qp up` prints when fan-out steps would wait for a worker that never comes.
+
+    With QP_DAGSTER_EXECUTOR=celery, the fan-out jobs' steps go to Redis and run only
+    on a `qp worker`. Workers may live on other machines, so no workers here is a
+    warning, not an error; but on one box it means a backfill that sits queued.
+    """
+    if settings.dagster_executor != "celery" or workers > 0:
+        return None
+    return (
+        "qp up: warning: QP_DAGSTER_EXECUTOR=celery and no --workers: the fan-out jobs'"
+        " steps wait in Redis until a `qp worker` runs; add --workers 2 to run them here"
+    )
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     """Services, schema, processes; on Ctrl-C/SIGTERM stop the processes, then the
     local servers this run started (servers that were already up keep running)."""
@@ -220,6 +235,8 @@ def _run_platform(args: argparse.Namespace, settings: Settings, started: list) -
         ensure_database(settings.database_url, urlsplit(dagster_pg_url(settings)).path[1:])
         os.environ["DAGSTER_PG_URL"] = dagster_pg_url(settings)  # this process reports too
     specs = build_specs(settings, feed, args.shards, args.workers, args.dagster_storage)
+    if warning := idle_celery_warning(settings, args.workers):
+        print(warning, file=sys.stderr)
     logs = settings.data_dir / "logs"
     stops = " and the local PostgreSQL/Redis it started" if started else ""
     print(f"quant-platform up ({feed} feed). Ctrl-C stops every process{stops}.")

@@ -132,3 +132,15 @@ def test_up_leaves_servers_it_did_not_start(tmp_path: Path) -> None:
     finally:
         for server in first:
             server.destroy()
+
+
+def test_up_warns_when_celery_steps_would_have_no_worker() -> None:
+    """Celery executor with no local workers: one warning naming the fix; else none."""
+    from quant_platform.cli.up_cmd import idle_celery_warning
+    from quant_platform.config import Settings
+
+    celery = Settings(dagster_executor="celery")
+    warning = idle_celery_warning(celery, 0)
+    assert warning is not None and "--workers 2" in warning and "QP_DAGSTER_EXECUTOR" in warning
+    assert idle_celery_warning(celery, 2) is None
+    assert idle_celery_warning(Settings(dagster_executor="in_process"), 0) is None
