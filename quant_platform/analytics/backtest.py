@@ -62,7 +62,9 @@ __all__ = [
     "WalkForwardFold",
     "backtest",
     "compute_signal",
+    "merge_sweeps",
     "simulate",
+    "split_lookbacks",
     "sweep",
     "walk_forward",
 ]
@@ -814,6 +816,26 @@ class SweepResult:
         li, ei, xi = np.unravel_index(int(np.argmax(s)), s.shape)
         return float(self.entries[ei]), float(self.exits[xi]), int(self.lookbacks[li])
 
+    def frame(self) -> pd.DataFrame:
+        """One row per valid cell (exit < entry): lookback, entry, exit, sharpe, net_pnl, trades."""
+        li, ei, xi = np.meshgrid(
+            np.arange(self.lookbacks.size),
+            np.arange(self.entries.size),
+            np.arange(self.exits.size),
+            indexing="ij",
+        )
+        df = pd.DataFrame(
+            {
+                "lookback": self.lookbacks[li.ravel()],
+                "entry": self.entries[ei.ravel()],
+                "exit": self.exits[xi.ravel()],
+                "sharpe": self.sharpe.ravel(),
+                "net_pnl": self.net_pnl.ravel(),
+                "n_trades": self.n_trades.ravel(),
+            }
+        )
+        return df[df["net_pnl"].notna()].reset_index(drop=True)
+
 
 def _sharpe_from_book(bk: _Book, mk: _Market, n: int) -> float:
     """Sharpe of the per-bar P&L without building the equity curve: O(trades), not O(n).
@@ -901,6 +923,51 @@ def sweep(
                 pnl[li, ei, xi] = float(bk.net.sum())
                 ntr[li, ei, xi] = en.size
     return SweepResult(ent, exi, lbs, sharpe, pnl, ntr)
+
+
+def split_lookbacks(lookbacks: list[int], parts: int) -> list[list[int]]:
+    """`lookbacks` cut into at most `parts` contiguous, non-empty slices of balanced size.
+
+    Contiguous, so :func:`merge_sweeps` of the slices' sweeps, in slice order, is
+    the sweep of the whole grid (a sweep computes each lookback on its own).
+
+    Raises:
+        BacktestError: parts < 1 or no lookbacks.
+    """
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise _bad("parts", "an int >= 1", parts)
+    if not lookbacks:
+        raise _bad("lookbacks", "at least one lookback", lookbacks)
+    k = min(parts, len(lookbacks))
+    q, r = divmod(len(lookbacks), k)
+    edges = [i * q + min(i, r) for i in range(k + 1)]
+    return [list(lookbacks[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def merge_sweeps(parts: list[SweepResult]) -> SweepResult:
+    """The sweeps of consecutive lookback slices (same entries and exits) as one grid.
+
+    Each lookback's row of a :func:`sweep` depends only on the bars, the rule and
+    that lookback, so stacking the slices' rows in slice order gives exactly the
+    arrays one :func:`sweep` over all the lookbacks would (bit for bit).
+
+    Raises:
+        BacktestError: no parts, or the parts' entries or exits differ.
+    """
+    if not parts:
+        raise _bad("parts", "at least one sweep to merge", parts)
+    first = parts[0]
+    for p in parts[1:]:
+        if not (np.array_equal(p.entries, first.entries) and np.array_equal(p.exits, first.exits)):
+            raise BacktestError("merge_sweeps: the parts were swept over different entries/exits")
+    return SweepResult(
+        first.entries,
+        first.exits,
+        np.concatenate([p.lookbacks for p in parts]),
+        np.concatenate([p.sharpe for p in parts]),
+        np.concatenate([p.net_pnl for p in parts]),
+        np.concatenate([p.n_trades for p in parts]),
+    )
 
 
 @dataclass(frozen=True, slots=True)

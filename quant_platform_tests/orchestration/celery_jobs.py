@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from quant_platform.config import get_settings
+from quant_platform.orchestration.backtest.sweep_fanout import build_backtest_sweep_fanout_job
 from quant_platform.orchestration.celery.executor import qp_celery_executor
 from quant_platform.orchestration.ohlcv.assets import ohlcv
 from quant_platform.orchestration.ohlcv.backfill import build_ohlcv_backfill_job
@@ -141,6 +142,17 @@ def ohlcv_resample_on_celery() -> JobDefinition:
 def pair_screen_fanout_on_celery() -> JobDefinition:
     """The split pair screen on the test workers."""
     return build_pair_screen_fanout_job(
+        qp_celery_executor(PREFIX, VISIBILITY_S),
+        {
+            "timescale": _timescale_from_env(),
+            "platform": PlatformSettingsResource.from_settings(get_settings()),
+        },
+    )
+
+
+def backtest_sweep_fanout_on_celery() -> JobDefinition:
+    """The split backtest sweep on the test workers (reports under the workers' QP_DATA_DIR)."""
+    return build_backtest_sweep_fanout_job(
         qp_celery_executor(PREFIX, VISIBILITY_S),
         {
             "timescale": _timescale_from_env(),

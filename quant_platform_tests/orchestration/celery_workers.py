@@ -26,6 +26,7 @@ def start_workers(settings: Settings, log_dir: Path, n: int = 2) -> list[subproc
         "QP_REDIS_URL": settings.redis_url,
         "QP_REDIS_PREFIX": PREFIX,
         "QP_DATABASE_URL": settings.database_url,
+        "QP_DATA_DIR": str(settings.data_dir),  # reports a step writes land in the test's tmp
         "QP_CELERY_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
     }
     qp = str(Path(sys.executable).parent / "qp")

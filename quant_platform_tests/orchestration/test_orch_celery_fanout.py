@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 from dagster import (
@@ -28,11 +30,15 @@ from dagster import (
     reconstructable,
 )
 
+from quant_platform.analytics.backtest import sweep
 from quant_platform.analytics.screener import ScreenConfig, screen_pairs
 from quant_platform.config import Settings
+from quant_platform.orchestration.backtest.assets import PairBacktestConfig
+from quant_platform.queries.backtest import Pair, load_pair_bars
 from quant_platform.queries.research import load_bar_window
 from quant_platform_tests.orchestration.celery_jobs import (
     HOURS_START,
+    backtest_sweep_fanout_on_celery,
     ohlcv_backfill_in_process,
     ohlcv_backfill_on_celery,
     ohlcv_range_in_process,
@@ -302,3 +308,56 @@ def test_pair_screen_fanout_equals_one_screen(
     assert len(expected) == 10  # five symbols, the thin one included (no volume floor)
     assert stored == expected
     assert "2026-09-20" in instance.get_materialized_partitions(AssetKey("pair_screen"))
+
+
+def test_backtest_sweep_fanout_equals_one_sweep(
+    env: Settings,
+    db: psycopg.Connection,
+    workers: list[subprocess.Popen],
+    instance: DagsterInstance,
+) -> None:
+    """The split sweep: slices on both workers; the merged grid is one in-process `sweep`.
+
+    Exact equality, floats included: a lookback's row depends only on the bars, the
+    rule and that lookback, computed by the same numpy code in either process (the
+    bars reach the workers pickled, bit for bit).
+    """
+    end = datetime(2026, 9, 21, tzinfo=UTC)
+    start = end - timedelta(minutes=1500)
+    seed_universe(db, n=1500, end=end, thin=None)
+    lookbacks, entries, exits = [30, 45, 60, 90, 120, 180], [1.0, 1.5, 2.0, 2.5], [0.0, 0.5, 1.0]
+    cfg = {
+        "pair": "ETHUSDT/BTCUSDT",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "lookbacks": lookbacks,
+        "entries": entries,
+        "exits": exits,
+        "parts": 4,
+    }
+    with execute_job(
+        reconstructable(backtest_sweep_fanout_on_celery),
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"plan_backtest_sweep": {"config": cfg}}},
+    ) as r:
+        assert r.success, [e.message for e in r.all_events if e.is_failure]
+        merged = r.output_for_node("merge_and_store_sweep")
+        run_id = r.run_id
+
+    done = step_events(instance, run_id, DagsterEventType.STEP_SUCCESS)
+    part_pids = [pid for _, k, pid in done if k.startswith("sweep_lookback_slice[")]
+    assert len(part_pids) == 4 and set(part_pids) == {p.pid for p in workers}
+    bars = load_pair_bars(db, Pair("ETHUSDT", "BTCUSDT"), "1m", start, end)
+    assert bars.time_ms.size == 1500
+    whole = sweep(bars, PairBacktestConfig().params(), entries, exits, lookbacks)
+    assert whole.n_trades.sum() > 0 and np.isfinite(whole.sharpe).sum() > 20
+    for name in ("entries", "exits", "lookbacks", "sharpe", "net_pnl", "n_trades"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name), err_msg=name)
+    stem = "sweep_ETHUSDT-BTCUSDT_20260919T2300_20260921T0000"
+    stored = pd.read_csv(env.reports_dir / f"{stem}.csv")
+    expected = whole.frame()
+    assert len(stored) == len(expected) == len(lookbacks) * 11  # exit < entry: 11 of 12 cells
+    assert (stored["n_trades"] == expected["n_trades"]).all()
+    # a CSV round-trips float64 exactly (pandas writes the shortest repr that reads back)
+    pd.testing.assert_frame_equal(stored, expected, check_exact=True)

@@ -10,6 +10,7 @@ written to QP_DATA_DIR/reports/backtest_<pair>_<day>.csv.
 import os
 from pathlib import Path
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     Config,
@@ -79,6 +80,21 @@ class PairBacktestConfig(Config):
         ).validate()
 
 
+def write_report_csv(frame: pd.DataFrame, reports_dir: str, stem: str) -> Path:
+    """`frame` as `<reports_dir>/<stem>.csv`, replaced atomically (a reader never sees half).
+
+    Raises:
+        OSError: the directory cannot be created or written.
+    """
+    out_dir = Path(reports_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / f"{stem}.csv"
+    tmp = csv_path.with_suffix(".csv.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, csv_path)
+    return csv_path
+
+
 def summary_markdown(s: dict[str, object]) -> str:
     keys = [
         "n_trades",
@@ -136,12 +152,7 @@ def pair_backtest(
         context.log.warning(str(exc))
         return MaterializeResult(metadata={"status": str(exc), "n_trades": 0})
     s = summary(result, pair)
-    out_dir = Path(platform.reports_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / f"backtest_{pk}_{day}.csv"
-    tmp = csv_path.with_suffix(".csv.tmp")
-    result.trades_frame().to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    csv_path = write_report_csv(result.trades_frame(), platform.reports_dir, f"backtest_{pk}_{day}")
     m = result.metrics
     return MaterializeResult(
         metadata={

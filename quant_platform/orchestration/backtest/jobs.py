@@ -1,4 +1,4 @@
-"""The daily pair-backtest job and its schedule (00:30 UTC: after the report's resample)."""
+"""The daily pair-backtest job and its schedule (00:30 UTC), and the split parameter sweep."""
 
 from dagster import (
     AssetSelection,
@@ -9,6 +9,8 @@ from dagster import (
 )
 
 from quant_platform.orchestration.backtest.assets import pair_backtest
+from quant_platform.orchestration.backtest.sweep_fanout import build_backtest_sweep_fanout_job
+from quant_platform.orchestration.celery.executor import platform_executor
 
 pair_backtest_job = define_asset_job(
     name="pair_backtest_job",
@@ -26,3 +28,6 @@ pair_backtest_schedule = build_schedule_from_partitioned_job(
     default_status=DefaultScheduleStatus.RUNNING,
     description="Backtest every configured pair over the previous UTC day.",
 )
+
+# A pair's parameter sweep split into steps, for the Celery workers (QP_DAGSTER_EXECUTOR=celery).
+backtest_sweep_fanout_job = build_backtest_sweep_fanout_job(platform_executor())
