@@ -26,7 +26,7 @@ box's 2 cores are shared, and 2 workers cannot run faster than 2 free cores.
 
     .venv/bin/python bench/bench_celery.py
     .venv/bin/python bench/bench_celery.py --symbols 40 --days 7 --parts 8
-    .venv/bin/python bench/bench_celery.py --jobs sweep
+    .venv/bin/python bench/bench_celery.py --jobs sweep --out bench/results/celery_sweep.json
 """
 
 from __future__ import annotations
@@ -307,9 +307,10 @@ def main() -> int:
     ap.add_argument("--days", type=float, default=3.0, help="screen lookback of 1m bars")
     ap.add_argument("--parts", type=int, default=4, help="screen steps")
     ap.add_argument("--sweep-days", type=float, default=30.0, help="sweep span of 1m bars")
-    ap.add_argument("--sweep-lookbacks", type=int, default=32, help="lookbacks 30, 60, ...")
-    ap.add_argument("--sweep-grid", type=int, default=20, help="entries and exits each")
+    ap.add_argument("--sweep-lookbacks", type=int, default=128, help="lookbacks 30, 60, ...")
+    ap.add_argument("--sweep-grid", type=int, default=28, help="entries and exits each")
     ap.add_argument("--sweep-parts", type=int, default=8, help="sweep steps")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS.name})")
     args = ap.parse_args()
     name = os.environ["QP_BENCH_CELERY_DB"]
     with psycopg.connect(ADMIN, autocommit=True) as c:
@@ -323,8 +324,8 @@ def main() -> int:
             c.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 
