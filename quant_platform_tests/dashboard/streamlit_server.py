@@ -56,6 +56,22 @@ def _wait_healthy(
     pytest.fail(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def dashboard_env(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> dict:
+    """The QP_* settings a test's dashboard server runs with: its own services and data dir.
+
+    QP_DAGSTER_PORT is a free port, so the page's Dagster link and probe never reach
+    a Dagster webserver another test (or the developer) runs.
+    """
+    return {
+        "QP_DATABASE_URL": database_url,
+        "QP_REDIS_URL": redis_url,
+        "QP_REDIS_PREFIX": redis_prefix,
+        "QP_DATA_DIR": str(tmp_path / "qp"),
+        "QP_DAGSTER_PORT": str(free_port()),
+        "QP_FEED": "simulator",
+    }
+
+
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """The dashboard on a free port with `env` (QP_* settings) added; yields its URL.

@@ -17,11 +17,11 @@ from streamlit_server import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_PAINT_IMG,
+    dashboard_env,
     require_chromium,
     streamlit_server,
 )
 
-from quant_platform.services.local import free_port
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform_tests.research.research_seed import seed_universe
 
@@ -34,14 +34,7 @@ def dashboard_url(
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
     seed_universe(db, thin=None)  # recent bars of 4 symbols for the screener
-    env = {
-        "QP_DATABASE_URL": database_url,
-        "QP_REDIS_URL": redis_url,
-        "QP_REDIS_PREFIX": redis_prefix,
-        "QP_DATA_DIR": str(tmp_path / "qp"),
-        "QP_DAGSTER_PORT": str(free_port()),
-        "QP_FEED": "simulator",
-    }
+    env = dashboard_env(database_url, redis_url, redis_prefix, tmp_path)
     with streamlit_server(env, tmp_path) as url:
         yield url
 

@@ -23,11 +23,10 @@ from streamlit_server import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_PAINT_IMG,
+    dashboard_env,
     require_chromium,
     streamlit_server,
 )
-
-from quant_platform.services.local import free_port
 
 SVG = "{http://www.w3.org/2000/svg}"
 # The first-paint image as the browser drew it (decoded, laid out), kept in the page.
@@ -53,14 +52,7 @@ def dashboard_url(
 ) -> Iterator[str]:
     seed_database(db)
     seed_redis(redis_lib.Redis.from_url(redis_url), redis_prefix)
-    env = {
-        "QP_DATABASE_URL": database_url,
-        "QP_REDIS_URL": redis_url,
-        "QP_REDIS_PREFIX": redis_prefix,
-        "QP_DATA_DIR": str(tmp_path / "qp"),
-        "QP_DAGSTER_PORT": str(free_port()),
-        "QP_FEED": "simulator",
-    }
+    env = dashboard_env(database_url, redis_url, redis_prefix, tmp_path)
     with streamlit_server(env, tmp_path) as url:
         yield url
 

@@ -20,24 +20,7 @@ from quant_platform.services.local import LocalRedis
 from quant_platform.storage.metrics import StorageMetrics
 from quant_platform.storage.redis_keys import RedisKeys
 from quant_platform.storage.redis_sink import RedisAnalyticsCache, RedisTickSink
-
-T0 = 1_767_225_600_000
-
-
-def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [
-        Trade(
-            symbol,
-            i,
-            60000.0 + i / 100,
-            0.001 * (1 + i % 7),
-            T0 + i,
-            T0 + i,
-            i % 2 == 0,
-            time.time_ns(),
-        )
-        for i in range(start, start + n)
-    ]
+from quant_platform_tests.storage.trade_rows import T0, trades
 
 
 def _s(v: bytes) -> str:

@@ -10,7 +10,6 @@ import psycopg
 import redis as redis_lib
 
 from quant_platform.config import Settings, load_settings
-from quant_platform.domain import Trade
 from quant_platform.services.local import LocalPostgres, LocalRedis
 from quant_platform.storage.batch_flusher import BatchFlusher
 from quant_platform.storage.redis_keys import RedisKeys
@@ -18,24 +17,7 @@ from quant_platform.storage.redis_sink import RedisTickSink
 from quant_platform.storage.spool import Spool
 from quant_platform.storage.tick_buffer import TickBuffer
 from quant_platform.storage.trade_writer import TradeWriter
-
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
-
-
-def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [
-        Trade(
-            symbol,
-            i,
-            60000.0 + i / 100,
-            0.001 * (1 + i % 7),
-            T0 + i,
-            T0 + i,
-            i % 2 == 0,
-            time.time_ns(),
-        )
-        for i in range(start, start + n)
-    ]
+from quant_platform_tests.storage.trade_rows import T0, trades
 
 
 def count(url: str) -> int:
