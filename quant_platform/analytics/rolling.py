@@ -146,8 +146,13 @@ def _moments(x: np.ndarray, w: int, b: _Blocked | None = None) -> _Moments:
     q_a, q_b = _split_sums(np.square(b.zt), np.square(b.z))
     dref = b.ref_a()[:, None] - b.ref[:, None]
     # rounding scale of each window: its two parts' centred sums of squares + merge
-    # term (the window's own data only, so the zero test stays causal)
-    thr = q_a + q_b + (w / 4.0) * dref * dref
+    # term (the window's own data only, so the zero test stays causal). The merge
+    # term is weighted by its own factor f = n_A*n_B/w, which is 0 when part A is
+    # empty: then the previous block's last value (ref_a) lies outside the window,
+    # and a large one must not scale the zero test of a near-constant window.
+    thr = f * (dref * dref)
+    thr += q_a
+    thr += q_b
     thr *= _ZERO_TOL * w
     # d = mean(A) - mean(B) from the block centres plus the centred part means
     d = s_a * inv_a
