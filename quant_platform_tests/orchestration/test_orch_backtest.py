@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey, materialize
+from dagster import (
+    DagsterInstance,
+    DagsterInvalidConfigError,
+    MultiPartitionKey,
+    in_process_executor,
+    materialize,
+)
 
 from quant_platform.analytics.backtest import (
     BacktestParams,
@@ -18,6 +24,7 @@ from quant_platform.analytics.backtest import (
     simulate,
 )
 from quant_platform.orchestration.backtest import BACKTEST_PARTITIONS, pair_backtest
+from quant_platform.orchestration.backtest.sweep_fanout import build_backtest_sweep_fanout_job
 from quant_platform_tests.pair_seed import START_MS, pair_closes, seed_pair
 
 
@@ -74,3 +81,39 @@ def test_pair_backtest_day_without_bars_says_so(
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["status"].value.startswith("no 1m bars for BTCUSDT/ETHUSDT between 2026-10-01")
     assert meta["n_trades"].value == 0
+
+
+FAILURE = "dagster._core.definitions.events.Failure"
+
+
+def test_sweep_job_config_has_only_the_grid_and_names_a_bad_knob(
+    db: psycopg.Connection, resources: dict, instance: DagsterInstance
+) -> None:
+    """The sweep's Launchpad shows no single entry/exit/lookback the grid would ignore,
+    and a bad shared knob fails the plan step with the key's name, before any slice."""
+    job = build_backtest_sweep_fanout_job(in_process_executor, resources)
+    span = {"pair": "BTCUSDT/ETHUSDT", "start": "2026-11-01", "end": "2026-11-02"}
+    snaps = job.get_config_schema_snapshot().all_config_snaps_by_key.values()
+    names = [{f.name for f in s.fields or ()} for s in snaps]
+    assert any({"entries", "exits", "lookbacks", "notional"} <= n for n in names)
+    assert not any({"entry", "exit", "lookback"} & n for n in names)
+    with pytest.raises(DagsterInvalidConfigError, match="entry"):
+        job.execute_in_process(
+            run_config={"ops": {"plan_backtest_sweep": {"config": {**span, "entry": 2.0}}}},
+            instance=instance,
+        )
+    for bad, says in [
+        ({"notional": -1.0}, "notional: must be > 0 USDT, got -1.0"),
+        ({"start": "yesterday"}, "start: 'yesterday' is not an ISO time"),
+        ({}, "no 1m bars for BTCUSDT/ETHUSDT between 2026-11-01"),  # nothing seeded
+    ]:
+        r = job.execute_in_process(
+            run_config={"ops": {"plan_backtest_sweep": {"config": {**span, **bad}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+        failures = [e for e in r.all_events if e.is_step_failure]
+        assert not r.success and [e.step_key for e in failures] == ["plan_backtest_sweep"]
+        error = failures[0].step_failure_data.error
+        assert error.cls_name == "Failure"
+        assert error.message.startswith(f"{FAILURE}: backtest sweep not started: {says}")

@@ -50,34 +50,53 @@ BACKTEST_PARTITIONS = MultiPartitionsDefinition(
 )
 
 
-class PairBacktestConfig(Config):
-    """Rule and costs of the daily backtest (the `qp backtest` defaults)."""
+class BacktestCostsConfig(Config):
+    """Timeframe, exits other than the z-score, hedge and costs: shared by the daily backtest
+    and the sweep (the sweep's grid replaces entry, exit and lookback, so it has none)."""
 
     timeframe: str = "1m"
-    entry: float = 2.0
-    exit: float = 0.5
     stop: float | None = None
     max_hold_bars: int | None = None
-    lookback: int = 120
     hedge: str = "rolling"
     neutrality: str = "dollar"
     notional: float = 10_000.0
     taker_fee_bps: float = 5.0
     slippage_bps: float = 1.0
 
-    def params(self) -> BacktestParams:
+    def params_with(self, entry: float, exit: float, lookback: int) -> BacktestParams:
+        """These knobs plus one rule (entry, exit, lookback), validated.
+
+        Raises:
+            BacktestError: a knob is out of range (named in the message).
+        """
         return BacktestParams(
-            entry=self.entry,
-            exit=self.exit,
+            entry=entry,
+            exit=exit,
             stop=self.stop,
             max_hold_bars=self.max_hold_bars,
-            lookback=self.lookback,
+            lookback=lookback,
             hedge=self.hedge,  # type: ignore[arg-type]
             neutrality=self.neutrality,  # type: ignore[arg-type]
             notional=self.notional,
             taker_fee_bps=self.taker_fee_bps,
             slippage_bps=self.slippage_bps,
         ).validate()
+
+
+class PairBacktestConfig(BacktestCostsConfig):
+    """Rule and costs of the daily backtest (the `qp backtest` defaults)."""
+
+    entry: float = 2.0
+    exit: float = 0.5
+    lookback: int = 120
+
+    def params(self) -> BacktestParams:
+        """The daily backtest's parameters, validated.
+
+        Raises:
+            BacktestError: a knob is out of range (named in the message).
+        """
+        return self.params_with(self.entry, self.exit, self.lookback)
 
 
 def write_report_csv(frame: pd.DataFrame, reports_dir: str, stem: str) -> Path:

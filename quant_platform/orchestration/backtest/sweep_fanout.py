@@ -22,6 +22,7 @@ from dagster import (
     DynamicOut,
     DynamicOutput,
     ExecutorDefinition,
+    Failure,
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
@@ -32,6 +33,7 @@ from dagster import (
 )
 
 from quant_platform.analytics.backtest import (
+    BacktestError,
     BacktestParams,
     PairBars,
     SweepResult,
@@ -39,7 +41,7 @@ from quant_platform.analytics.backtest import (
     split_lookbacks,
     sweep,
 )
-from quant_platform.orchestration.backtest.assets import PairBacktestConfig, write_report_csv
+from quant_platform.orchestration.backtest.assets import BacktestCostsConfig, write_report_csv
 from quant_platform.orchestration.resources import PlatformSettingsResource, TimescaleResource
 from quant_platform.queries.backtest import load_pair_bars, parse_pair
 
@@ -47,10 +49,11 @@ from quant_platform.queries.backtest import load_pair_bars, parse_pair
 SWEEP_LANE_TAGS: dict[str, str] = {"qp/lane": "statistics"}
 
 
-class BacktestSweepFanoutConfig(PairBacktestConfig):
+class BacktestSweepFanoutConfig(BacktestCostsConfig):
     """The pair, the span [start, end) (ISO, UTC when naive), the grid, and how many steps.
 
-    Rule and costs other than entry/exit/lookback are the daily backtest's knobs.
+    Hedge, exits other than the z-score, and costs are the daily backtest's knobs; the
+    grid takes the place of its single entry, exit and lookback.
     """
 
     pair: str
@@ -73,9 +76,30 @@ class SweepInputs:
     report_stem: str
 
 
-def _utc(text: str) -> datetime:
-    dt = datetime.fromisoformat(text)
+def _utc(key: str, text: str) -> datetime:
+    """ISO text as a UTC datetime (naive means UTC).
+
+    Raises:
+        ValueError: not ISO 8601, naming the config key and an example.
+    """
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{key}: {text!r} is not an ISO time; e.g. 2026-11-01T00:00") from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _grid_params(config: BacktestSweepFanoutConfig) -> BacktestParams:
+    """The shared knobs with the grid's widest entry, as `sweep` checks them, before any step.
+
+    `sweep` sets entry, exit and lookback per cell (and skips cells with exit >= entry).
+
+    Raises:
+        BacktestError: a list of the grid is empty, or a knob is out of range.
+    """
+    if not (config.entries and config.exits and config.lookbacks):
+        raise BacktestError("entries, exits and lookbacks each need at least one value")
+    return config.params_with(max(config.entries), 0.0, config.lookbacks[0])
 
 
 @op(
@@ -85,16 +109,20 @@ def _utc(text: str) -> datetime:
 def plan_backtest_sweep(
     context: OpExecutionContext, config: BacktestSweepFanoutConfig, timescale: TimescaleResource
 ) -> Iterator[Output[SweepInputs] | DynamicOutput[tuple[int, list[int]]]]:
-    pair = parse_pair(config.pair)
-    start, end = _utc(config.start), _utc(config.end)
-    with timescale.connect() as conn:
-        bars = load_pair_bars(conn, pair, config.timeframe, start, end)
-    slices = split_lookbacks(config.lookbacks, config.parts)
+    try:  # config first, so a typo fails in a second with its key named, not after the load
+        pair = parse_pair(config.pair)
+        start, end = _utc("start", config.start), _utc("end", config.end)
+        params = _grid_params(config)
+        slices = split_lookbacks(config.lookbacks, config.parts)
+        with timescale.connect() as conn:
+            bars = load_pair_bars(conn, pair, config.timeframe, start, end)
+    except ValueError as exc:  # BacktestError and NoBarsError are ValueErrors: user input
+        raise Failure(description=f"backtest sweep not started: {exc}") from None
     cells = len(config.lookbacks) * len(config.entries) * len(config.exits)
     context.log.info(f"{pair.name}: {bars.time_ms.size} bars, {cells} cells in {len(slices)}")
     stem = f"sweep_{pair.y}-{pair.x}_{start:%Y%m%dT%H%M}_{end:%Y%m%dT%H%M}"
     yield Output(
-        SweepInputs(bars, config.params(), config.entries, config.exits, stem),
+        SweepInputs(bars, params, config.entries, config.exits, stem),
         output_name="inputs",
     )
     for i, lookbacks in enumerate(slices):
