@@ -109,6 +109,12 @@ def _grid_params(config: BacktestSweepFanoutConfig) -> BacktestParams:
 def plan_backtest_sweep(
     context: OpExecutionContext, config: BacktestSweepFanoutConfig, timescale: TimescaleResource
 ) -> Iterator[Output[SweepInputs] | DynamicOutput[tuple[int, list[int]]]]:
+    """The bars once, then one dynamic output per slice of the lookbacks.
+
+    Raises:
+        Failure: the config is wrong (pair, start, end, a grid list or knob) or the span
+            has no bars; one sentence names it, so the UI shows no traceback.
+    """
     try:  # config first, so a typo fails in a second with its key named, not after the load
         pair = parse_pair(config.pair)
         start, end = _utc("start", config.start), _utc("end", config.end)
