@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from quant_platform.config import Settings
@@ -60,6 +61,20 @@ def db_bars(conn: psycopg.Connection, start: datetime, end: datetime) -> list[tu
         "SELECT * FROM ohlcv WHERE bucket >= %s AND bucket < %s ORDER BY symbol, interval, bucket",
         (start, end),
     ).fetchall()
+
+
+def assert_same_to_rounding(a: list[tuple], b: list[tuple]) -> None:
+    """Same keys, same counts, same prices and sums to 1e-12 relative.
+
+    Exact float equality is not a property SQL `sum()` has: a CI run saw a bar's
+    volume, and a run beside CPU burners a bar's VWAP, differ in the last bit
+    between a Celery run and an in-process one, because concurrent steps interleave
+    the 1m rows on the heap and the roll-up then adds them in another order.
+    """
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x[:3] == y[:3]  # bucket, symbol, interval
+        assert x[3:] == pytest.approx(y[3:], rel=1e-12)
 
 
 def step_events(

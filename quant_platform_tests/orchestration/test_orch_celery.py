@@ -18,7 +18,7 @@ from quant_platform_tests.orchestration.celery_jobs import (
     ohlcv_on_celery,
     spread,
 )
-from quant_platform_tests.orchestration.celery_workers import db_bars
+from quant_platform_tests.orchestration.celery_workers import assert_same_to_rounding, db_bars
 from quant_platform_tests.orchestration.orch_seed import seed_frame, synthetic_trades
 
 
@@ -67,7 +67,7 @@ def test_six_hour_ohlcv_on_two_workers_equals_in_process(
     assert pids == {p.pid for p in workers}
     on_celery = db_bars(db, HOURS_START, end)
     assert len(on_celery) > 6 * 2 * 60  # 1m bars for 2 symbols over 6 hours, plus rollups
-    assert on_celery == in_process
+    assert_same_to_rounding(on_celery, in_process)
 
 
 def test_dagster_storage_postgres_keeps_runs_in_postgresql(

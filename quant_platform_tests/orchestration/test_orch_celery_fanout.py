@@ -46,6 +46,7 @@ from quant_platform_tests.orchestration.celery_jobs import (
     pair_screen_fanout_on_celery,
 )
 from quant_platform_tests.orchestration.celery_workers import (
+    assert_same_to_rounding,
     db_bars,
     lock_waiters,
     step_events,
@@ -108,20 +109,6 @@ def in_process_reference(
         db.execute("TRUNCATE ohlcv")
         assert db_bars(db, start, end) == []
     return out[0], out[1]
-
-
-def assert_same_to_rounding(a: list[tuple], b: list[tuple]) -> None:
-    """Same keys, same counts, same prices and sums to 1e-12 relative.
-
-    Exact float equality is not a property SQL `sum()` has: a CI run saw a bar's
-    volume differ in the last bit between the Celery run and the in-process one,
-    because concurrent steps interleave the 1m rows on the heap and the roll-up then
-    adds them in another order.
-    """
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        assert x[:3] == y[:3]  # bucket, symbol, interval
-        assert x[3:] == pytest.approx(y[3:], rel=1e-12)
 
 
 def run_job(instance: DagsterInstance, fn: Callable[[], JobDefinition], **kw) -> str:
