@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from quant_platform.domain import Trade
+from quant_platform.domain import FillType, Trade
 from quant_platform.storage.spool import Spool
-
-T0 = 1_767_225_600_000
+from quant_platform_tests.storage.trade_rows import trades as shared_trades
 
 
 def trades(n: int, start: int = 1) -> list[Trade]:
-    return [
-        Trade(
-            "BTCUSDT",
-            i,
-            60000.0 + i / 100,
-            0.001 * (1 + i % 7),
-            T0 + i,
-            T0 + i,
-            i % 2 == 0,
-            time.time_ns(),
-            "aggTrade",
-            "LIQUIDATION",
-        )
-        for i in range(start, start + n)
-    ]
+    """Not the defaults for kind and fill_type, so the round trip shows they are kept."""
+    return shared_trades(n, start, kind="aggTrade", fill_type=FillType.LIQUIDATION)
 
 
 def ids(spool: Spool) -> list[int]:

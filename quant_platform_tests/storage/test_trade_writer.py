@@ -10,24 +10,13 @@ import pytest
 
 from quant_platform.domain import Trade
 from quant_platform.storage.trade_writer import TradeWriter
-
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+from quant_platform_tests.storage.trade_rows import T0
+from quant_platform_tests.storage.trade_rows import trades as shared_trades
 
 
 def trades(n: int, start: int = 1, symbol: str = "BTCUSDT") -> list[Trade]:
-    return [
-        Trade(
-            symbol,
-            i,
-            60000.0 + i / 100,
-            0.001 * (1 + i % 7),
-            T0 + i,
-            T0 + i + 3,
-            i % 2 == 0,
-            1_767_225_600_123_456_789 + i * 1000,
-        )
-        for i in range(start, start + n)
-    ]
+    """Fixed receive times and a 3 ms event lag: the row read back is checked field by field."""
+    return shared_trades(n, start, symbol, event_lag_ms=3, receive_ns=1_767_225_600_123_456_789)
 
 
 def count(db: psycopg.Connection) -> int:
